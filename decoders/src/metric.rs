@@ -1,0 +1,131 @@
+//! The canonical metric catalogue: every decoder emits into these names and units, so
+//! vendor names and scales stop at the decoder.
+//!
+//! Names follow The Things Network's normalized-payload vocabulary where it has one
+//! (`air.temperature`, `air.co2`, ...), in snake_case; units are SenML/UCUM symbols.
+
+use serde::Serialize;
+
+/// How a metric's values relate over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// A value sampled at a point in time (temperature, CO2).
+    Gauge,
+    /// A monotonically increasing total (energy index, pulse count); may reset.
+    Counter,
+    /// A discrete state (occupied 0/1).
+    State,
+}
+
+/// One entry of the catalogue.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MetricInfo {
+    /// Canonical name, e.g. `air.co2`.
+    pub name: &'static str,
+    /// SenML/UCUM unit symbol, e.g. `ppm`; `1` for dimensionless values.
+    pub unit: &'static str,
+    pub kind: MetricKind,
+    pub description: &'static str,
+}
+
+macro_rules! catalogue {
+    ($($variant:ident => $name:literal, $unit:literal, $kind:ident, $desc:literal;)*) => {
+        /// A canonical metric. `Metric::ALL` lists the catalogue.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Metric { $($variant,)* }
+
+        impl Metric {
+            /// Every metric of the catalogue, in catalogue order.
+            pub const ALL: &'static [Metric] = &[$(Metric::$variant,)*];
+
+            /// Name, unit, kind and description of this metric.
+            pub const fn info(self) -> &'static MetricInfo {
+                match self {
+                    $(Metric::$variant => &MetricInfo {
+                        name: $name, unit: $unit, kind: MetricKind::$kind, description: $desc,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    AirTemperature => "air.temperature", "Cel", Gauge, "Air temperature";
+    AirRelativeHumidity => "air.relative_humidity", "%RH", Gauge, "Relative humidity of the air";
+    AirPressure => "air.pressure", "hPa", Gauge, "Barometric pressure";
+    AirCo2 => "air.co2", "ppm", Gauge, "Carbon dioxide concentration";
+    AirTvoc => "air.tvoc", "ug/m3", Gauge, "Total volatile organic compounds, mass concentration";
+    AirTvocPpb => "air.tvoc_ppb", "ppb", Gauge, "Total volatile organic compounds, volume fraction";
+    AirTvocIndex => "air.tvoc_index", "1", Gauge, "Total volatile organic compounds as the vendor's index (IAQ level)";
+    AirPm1 => "air.pm1", "ug/m3", Gauge, "Particulate matter below 1 um";
+    AirPm25 => "air.pm25", "ug/m3", Gauge, "Particulate matter below 2.5 um";
+    AirPm10 => "air.pm10", "ug/m3", Gauge, "Particulate matter below 10 um";
+    AirHcho => "air.hcho", "mg/m3", Gauge, "Formaldehyde concentration";
+    AirO3 => "air.o3", "ppm", Gauge, "Ozone concentration";
+    AirLightIntensity => "air.light_intensity", "lx", Gauge, "Illuminance";
+    AirLightLevel => "air.light_level", "1", Gauge, "Illuminance as the vendor's level scale";
+    ActionMotionDetected => "action.motion_detected", "1", State, "Motion detected (1) or not (0) in the last period";
+    ActionMotionCount => "action.motion_count", "1", Counter, "Motion detections counted in the last period";
+    EnergyActiveImport => "energy.active_import", "Wh", Counter, "Active energy imported (meter index)";
+    PowerActive => "power.active", "W", Gauge, "Active power";
+    ElectricCurrent => "electric.current", "A", Gauge, "Electric current (RMS)";
+    ElectricCurrentMax => "electric.current_max", "A", Gauge, "Highest electric current over the last period";
+    ElectricCurrentMin => "electric.current_min", "A", Gauge, "Lowest electric current over the last period";
+    ElectricCharge => "electric.charge", "A.h", Counter, "Accumulated current (ampere-hours)";
+    ElectricVoltage => "electric.voltage", "V", Gauge, "Electric voltage (RMS)";
+    PulseCount => "pulse.count", "1", Counter, "Pulse counter index (meters with a pulse output)";
+    PulseIncrement => "pulse.increment", "1", Gauge, "Pulses counted since the previous frame";
+    WaterLeak => "water.leak", "1", Gauge, "Water leak sensor reading (0 = dry)";
+    ParkingOccupied => "parking.occupied", "1", State, "Parking space occupied (1) or free (0)";
+    ParkingVehicleCount => "parking.vehicle_count", "1", Counter, "Vehicles counted";
+    DeviceTemperature => "device.temperature", "Cel", Gauge, "Temperature inside the device";
+    BatteryVoltage => "battery.voltage", "V", Gauge, "Battery voltage";
+    BatteryLevel => "battery.level", "%", Gauge, "Battery level";
+}
+
+impl Metric {
+    /// The canonical name, e.g. `air.co2`.
+    pub const fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// The SenML/UCUM unit symbol.
+    pub const fn unit(self) -> &'static str {
+        self.info().unit
+    }
+
+    pub const fn kind(self) -> MetricKind {
+        self.info().kind
+    }
+
+    /// Looks a metric up by its canonical name.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.iter().copied().find(|m| m.name() == name)
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut seen = HashSet::new();
+        for m in Metric::ALL {
+            assert!(seen.insert(m.name()), "duplicate metric name {}", m.name());
+            assert_eq!(Metric::from_name(m.name()), Some(*m));
+            assert!(m.name().contains('.'), "{} has no family prefix", m.name());
+            assert!(!m.unit().is_empty());
+        }
+        assert_eq!(Metric::from_name("air.nothing"), None);
+    }
+}

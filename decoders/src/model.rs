@@ -1,0 +1,240 @@
+//! The device models this crate decodes: who makes them, what they measure and which
+//! decoder reads their frames. The API's model catalogue and `roc42 models` read this.
+
+use serde::Serialize;
+
+use crate::models;
+use crate::{DecodeError, Readings};
+
+/// What a model is deployed for (the services of the catalogue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    AirQuality,
+    Energy,
+    Parking,
+}
+
+pub(crate) type DecodeFn = fn(u8, &[u8], &mut Readings) -> Result<(), DecodeError>;
+
+/// A device model.
+#[derive(Clone, Serialize)]
+pub struct ModelInfo {
+    /// Stable id used in the device registry, e.g. `milesight-am307`.
+    pub id: &'static str,
+    pub vendor: &'static str,
+    /// The vendor's model name, e.g. `AM307`.
+    pub model: &'static str,
+    pub category: Category,
+    /// LoRaWAN device class the model runs in (`A` or `C`).
+    pub lorawan_class: &'static str,
+    /// FPort the model sends its measurements on (used by the simulator and docs).
+    pub uplink_port: u8,
+    #[serde(skip)]
+    pub(crate) decoder: DecodeFn,
+}
+
+impl std::fmt::Debug for ModelInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelInfo")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+const fn m(
+    id: &'static str,
+    vendor: &'static str,
+    model: &'static str,
+    category: Category,
+    uplink_port: u8,
+    decoder: DecodeFn,
+) -> ModelInfo {
+    ModelInfo {
+        id,
+        vendor,
+        model,
+        category,
+        lorawan_class: "A",
+        uplink_port,
+        decoder,
+    }
+}
+
+use Category::*;
+
+/// Every model this crate knows, sorted by id.
+pub static MODELS: &[ModelInfo] = &[
+    m(
+        "elsys-ems",
+        "Elsys",
+        "EMS",
+        AirQuality,
+        5,
+        models::elsys::decode,
+    ),
+    m(
+        "elsys-ems-lite",
+        "Elsys",
+        "EMS Lite",
+        AirQuality,
+        5,
+        models::elsys::decode,
+    ),
+    m(
+        "elsys-ers",
+        "Elsys",
+        "ERS",
+        AirQuality,
+        5,
+        models::elsys::decode,
+    ),
+    m(
+        "elsys-ers-co2",
+        "Elsys",
+        "ERS CO2",
+        AirQuality,
+        5,
+        models::elsys::decode,
+    ),
+    m(
+        "elsys-ers-co2-lite",
+        "Elsys",
+        "ERS CO2 Lite",
+        AirQuality,
+        5,
+        models::elsys::decode,
+    ),
+    m(
+        "elsys-ers-lite",
+        "Elsys",
+        "ERS Lite",
+        AirQuality,
+        5,
+        models::elsys::decode,
+    ),
+    m(
+        "elsys-ers-voc",
+        "Elsys",
+        "ERS VOC",
+        AirQuality,
+        5,
+        models::elsys::decode,
+    ),
+    m(
+        "milesight-am307",
+        "Milesight",
+        "AM307",
+        AirQuality,
+        85,
+        models::milesight_am300::decode_tvoc_raw,
+    ),
+    m(
+        "milesight-am307l",
+        "Milesight",
+        "AM307L",
+        AirQuality,
+        85,
+        models::milesight_am300::decode_tvoc_raw,
+    ),
+    m(
+        "milesight-am308",
+        "Milesight",
+        "AM308",
+        AirQuality,
+        85,
+        models::milesight_am300::decode_tvoc_iaq,
+    ),
+    m(
+        "milesight-am308l",
+        "Milesight",
+        "AM308L",
+        AirQuality,
+        85,
+        models::milesight_am300::decode_tvoc_iaq,
+    ),
+    m(
+        "milesight-am319",
+        "Milesight",
+        "AM319",
+        AirQuality,
+        85,
+        models::milesight_am300::decode_tvoc_raw,
+    ),
+    m(
+        "milesight-am319l",
+        "Milesight",
+        "AM319L",
+        AirQuality,
+        85,
+        models::milesight_am300::decode_tvoc_raw,
+    ),
+    m(
+        "milesight-ct101",
+        "Milesight",
+        "CT101",
+        Energy,
+        85,
+        models::milesight_ct10x::decode,
+    ),
+    m(
+        "milesight-ct103",
+        "Milesight",
+        "CT103",
+        Energy,
+        85,
+        models::milesight_ct10x::decode,
+    ),
+    m(
+        "milesight-ct105",
+        "Milesight",
+        "CT105",
+        Energy,
+        85,
+        models::milesight_ct10x::decode,
+    ),
+    m(
+        "tekzitel-tekzipark",
+        "Tekzitel",
+        "TekziPark",
+        Parking,
+        1,
+        models::tekzitel::decode,
+    ),
+];
+
+/// Looks a model up by id.
+pub fn get(id: &str) -> Option<&'static ModelInfo> {
+    MODELS
+        .binary_search_by(|m| m.id.cmp(id))
+        .ok()
+        .map(|i| &MODELS[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_are_sorted_and_unique_so_lookup_works() {
+        for w in MODELS.windows(2) {
+            assert!(
+                w[0].id < w[1].id,
+                "{} must sort before {}",
+                w[0].id,
+                w[1].id
+            );
+        }
+        for m in MODELS {
+            assert_eq!(get(m.id).map(|x| x.id), Some(m.id));
+        }
+        assert!(get("nope").is_none());
+    }
+
+    #[test]
+    fn every_category_has_a_model() {
+        for c in [AirQuality, Energy, Parking] {
+            assert!(MODELS.iter().any(|m| m.category == c), "{c:?}");
+        }
+    }
+}

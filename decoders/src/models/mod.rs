@@ -1,0 +1,7 @@
+//! One file per vendor decoder family; `crate::model::MODELS` maps model ids to them.
+
+pub(crate) mod elsys;
+pub(crate) mod milesight;
+pub(crate) mod milesight_am300;
+pub(crate) mod milesight_ct10x;
+pub(crate) mod tekzitel;

@@ -1,0 +1,210 @@
+//! Every vendor example (`tests/vectors/ttn-examples.jsonl`, from The Things Network
+//! device repository, see its README) of a supported model is a test: each measurement
+//! in the vendor decoder's output must come out as the right canonical reading, and no
+//! reading may come out that the vendor output does not have.
+
+use std::collections::BTreeMap;
+
+use roc42_decoders::{decode, Metric};
+use serde_json::Value;
+
+/// How one vendor codec's output maps to canonical metrics.
+struct Case {
+    /// The codec file's name in the vendor repository.
+    codec: &'static str,
+    /// Our model id.
+    model: &'static str,
+    /// Vendor key -> canonical metric.
+    map: &'static [(&'static str, Metric)],
+    /// Vendor keys that carry no measurement (flags, ids, alarms).
+    ignore: &'static [&'static str],
+}
+
+use Metric::*;
+
+const MILESIGHT_AM: &[(&str, Metric)] = &[
+    ("battery", BatteryLevel),
+    ("temperature", AirTemperature),
+    ("humidity", AirRelativeHumidity),
+    ("co2", AirCo2),
+    ("tvoc", AirTvocIndex),
+    ("pressure", AirPressure),
+    ("pm2.5", AirPm25),
+    ("pm2_5", AirPm25),
+    ("pm10", AirPm10),
+    ("hcho", AirHcho),
+    ("light_level", AirLightLevel),
+    ("activity", ActionMotionDetected),
+];
+const MILESIGHT_CT: &[(&str, Metric)] = &[
+    ("current", ElectricCurrent),
+    ("current_max", ElectricCurrentMax),
+    ("current_min", ElectricCurrentMin),
+];
+const ELSYS: &[(&str, Metric)] = &[
+    ("temperature", AirTemperature),
+    ("humidity", AirRelativeHumidity),
+    ("light", AirLightIntensity),
+    ("motion", ActionMotionCount),
+    ("co2", AirCo2),
+    ("pulse1", PulseIncrement),
+    ("waterleak", WaterLeak),
+];
+const ELSYS_IGNORE: &[&str] = &["x", "y", "z"];
+const TEKZIPARK: &[(&str, Metric)] = &[
+    ("occupied", ParkingOccupied),
+    ("Temperature", DeviceTemperature),
+];
+
+macro_rules! cases {
+    ($($codec:literal => $model:literal, $map:expr, $ignore:expr;)*) => {
+        &[$(Case { codec: $codec, model: $model, map: $map, ignore: $ignore },)*]
+    };
+}
+
+const CASES: &[Case] = cases! {
+    "vendor/milesight-iot/am307-codec.yaml" => "milesight-am307", MILESIGHT_AM, &[];
+    "vendor/milesight-iot/am307l-codec.yaml" => "milesight-am307l", MILESIGHT_AM, &[];
+    "vendor/milesight-iot/am308-codec.yaml" => "milesight-am308", MILESIGHT_AM, &[];
+    "vendor/milesight-iot/am308l-codec.yaml" => "milesight-am308l", MILESIGHT_AM, &[];
+    "vendor/milesight-iot/am319-codec.yaml" => "milesight-am319", MILESIGHT_AM, &[];
+    "vendor/milesight-iot/am319l-codec.yaml" => "milesight-am319l", MILESIGHT_AM, &[];
+    "vendor/milesight-iot/ct101-codec.yaml" => "milesight-ct101", MILESIGHT_CT, &["current_alarm"];
+    "vendor/milesight-iot/ct103-codec.yaml" => "milesight-ct103", MILESIGHT_CT, &["current_alarm"];
+    "vendor/milesight-iot/ct105-codec.yaml" => "milesight-ct105", MILESIGHT_CT, &["current_alarm"];
+    "vendor/elsys/ers-codec.yaml" => "elsys-ers", ELSYS, ELSYS_IGNORE;
+    "vendor/elsys/ers-lite-codec.yaml" => "elsys-ers-lite", ELSYS, ELSYS_IGNORE;
+    "vendor/elsys/ers-co2-codec.yaml" => "elsys-ers-co2", ELSYS, ELSYS_IGNORE;
+    "vendor/elsys/ers-co2-lite-codec.yaml" => "elsys-ers-co2-lite", ELSYS, ELSYS_IGNORE;
+    "vendor/elsys/ers-voc-codec.yaml" => "elsys-ers-voc", ELSYS, ELSYS_IGNORE;
+    "vendor/elsys/ems-codec.yaml" => "elsys-ems", ELSYS, ELSYS_IGNORE;
+    "vendor/elsys/ems-lite-codec.yaml" => "elsys-ems-lite", ELSYS, ELSYS_IGNORE;
+    "vendor/tekzitel/tekzipark-codec.yaml" => "tekzitel-tekzipark", TEKZIPARK,
+        &["keepAlive", "reset", "No_Beacon", "Radar", "Obstruction", "Good_Battery", "Parking_ID", "Beacon_RSSI", "Beacons"];
+};
+
+fn vendor_value(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::String(s) if s == "trigger" => Some(1.0),
+        Value::String(s) if s == "idle" => Some(0.0),
+        _ => None,
+    }
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    hex::decode(s).unwrap_or_else(|e| panic!("bad hex {s:?}: {e}"))
+}
+
+#[test]
+fn vendor_examples_decode_to_canonical_readings() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/ttn-examples.jsonl"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let mut per_case: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (line_no, line) in text.lines().enumerate() {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", line_no + 1));
+        let codec = v["codec"].as_str().unwrap_or_default();
+        let Some(case) = CASES.iter().find(|c| c.codec == codec) else {
+            continue;
+        };
+        *per_case.entry(case.model).or_default() += 1;
+        let what = format!(
+            "line {} ({}, {:?})",
+            line_no + 1,
+            case.model,
+            v["description"]
+        );
+        let f_port = u8::try_from(v["f_port"].as_u64().unwrap_or(0)).unwrap_or(0);
+        let bytes = hex(v["bytes_hex"].as_str().unwrap_or_default());
+        let vendor_errors = v
+            .get("errors")
+            .and_then(Value::as_array)
+            .is_some_and(|e| !e.is_empty());
+        let readings = match decode(case.model, f_port, &bytes) {
+            Ok(r) if vendor_errors => {
+                failures.push(format!("{what}: vendor reports errors, we decoded {r:?}"));
+                continue;
+            }
+            Err(_) if vendor_errors => continue,
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{what}: {e}"));
+                continue;
+            }
+        };
+        let mut expected: BTreeMap<Metric, f64> = BTreeMap::new();
+        for (key, value) in v["expected"].as_object().into_iter().flatten() {
+            if case.ignore.contains(&key.as_str()) {
+                continue;
+            }
+            let Some((_, metric)) = case.map.iter().find(|(k, _)| k == key) else {
+                failures.push(format!(
+                    "{what}: vendor key {key:?} is neither mapped nor ignored"
+                ));
+                continue;
+            };
+            match vendor_value(value) {
+                Some(x) => {
+                    expected.insert(*metric, x);
+                }
+                None => failures.push(format!(
+                    "{what}: vendor value of {key:?} is not a number: {value}"
+                )),
+            }
+        }
+        let got: BTreeMap<Metric, f64> = readings.iter().map(|r| (r.metric, r.value)).collect();
+        if got.len() != readings.len() {
+            failures.push(format!("{what}: a metric came out twice: {readings:?}"));
+        }
+        for (metric, want) in &expected {
+            match got.get(metric) {
+                Some(have) if (have - want).abs() <= 1e-6 * want.abs().max(1.0) => {}
+                Some(have) => {
+                    failures.push(format!("{what}: {metric} = {have}, vendor says {want}"))
+                }
+                None => failures.push(format!("{what}: no {metric} reading (vendor says {want})")),
+            }
+        }
+        for metric in got.keys().filter(|m| !expected.contains_key(m)) {
+            failures.push(format!(
+                "{what}: extra reading {metric} not in the vendor output"
+            ));
+        }
+    }
+    for case in CASES {
+        if !per_case.contains_key(case.model) {
+            failures.push(format!(
+                "no vendor example found for {} ({})",
+                case.model, case.codec
+            ));
+        }
+    }
+    let total: usize = per_case.values().sum();
+    println!(
+        "vendor examples checked: {total} across {} models",
+        per_case.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_model_has_vendor_examples_in_the_table() {
+    for m in roc42_decoders::model::MODELS {
+        assert!(
+            CASES.iter().any(|c| c.model == m.id),
+            "{} has no vendor-example case",
+            m.id
+        );
+    }
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Makes sure this Debian machine runs what roc42 needs, idempotently:
+#   - PostgreSQL 15 with the TimescaleDB extension (Apache edition, built from
+#     Debian's own source package) preloaded;
+#   - Mosquitto configured not to lose queued QoS 1 messages.
+# Run as root. Fast (seconds) when everything is already in place.
+# Used by the README's quick start, by `.ci/run` and by the tests' harness.
+set -euo pipefail
+
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config
+PG_CONF=/etc/postgresql/${PG_MAJOR}/main/postgresql.conf
+MOSQ_CONF=/etc/mosquitto/mosquitto.conf
+MOSQ_DROPIN=/etc/mosquitto/conf.d/roc42.conf
+BUILD_DIR=${ROC42_BUILD_DIR:-/var/cache/roc42-build}
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        log "must run as root (it installs packages and edits service configuration)"
+        exit 1
+    fi
+}
+
+apt_updated=0
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ $apt_updated -eq 0 ]; then
+        apt-get update -qq
+        apt_updated=1
+    fi
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+pg_running() { pg_isready -q -h 127.0.0.1 -p 5432; }
+
+pg_start() {
+    pg_running && return 0
+    log "starting PostgreSQL ${PG_MAJOR}"
+    pg_ctlcluster --skip-systemctl-redirect "${PG_MAJOR}" main start
+    for _ in $(seq 1 50); do pg_running && return 0; sleep 0.2; done
+    log "PostgreSQL did not come up"; exit 1
+}
+
+pg_restart() {
+    log "restarting PostgreSQL ${PG_MAJOR} (preload changed)"
+    pg_ctlcluster --skip-systemctl-redirect "${PG_MAJOR}" main restart
+    for _ in $(seq 1 50); do pg_running && return 0; sleep 0.2; done
+    log "PostgreSQL did not come back"; exit 1
+}
+
+timescaledb_installed() {
+    [ -f "$("$PG_CONFIG" --pkglibdir)/timescaledb.so" ] &&
+        ls "$("$PG_CONFIG" --sharedir)/extension/timescaledb.control" >/dev/null 2>&1
+}
+
+# The Apache edition from Debian's source package: the licensed edition is not
+# packaged for Debian, and Debian 13's binaries do not fit PostgreSQL 15 on 12.
+build_timescaledb() {
+    apt_install postgresql-server-dev-${PG_MAJOR} cmake gcc make dpkg-dev libssl-dev libkrb5-dev
+    local src=/etc/apt/sources.list.d/roc42-trixie-src.sources
+    if [ ! -f "$src" ]; then
+        log "adding a deb-src entry for Debian 13 (source packages only)"
+        cat >"$src" <<SRC
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+        apt_updated=0
+    fi
+    if [ $apt_updated -eq 0 ]; then apt-get update -qq; apt_updated=1; fi
+    mkdir -p "$BUILD_DIR"
+    cd "$BUILD_DIR"
+    local dir
+    dir=$(find . -maxdepth 1 -type d -name 'timescaledb-*' | head -n 1)
+    if [ -z "$dir" ]; then
+        log "fetching the timescaledb source package"
+        chown _apt "$BUILD_DIR" 2>/dev/null || true
+        apt-get source -qq --download-only timescaledb >/dev/null
+        dpkg-source -x --no-check ./timescaledb_*.dsc >/dev/null
+        dir=$(find . -maxdepth 1 -type d -name 'timescaledb-*' | head -n 1)
+    fi
+    log "building TimescaleDB (Apache edition) in $BUILD_DIR/$dir"
+    cd "$dir"
+    rm -rf build
+    cmake -S . -B build -DAPACHE_ONLY=ON -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
+        -DWARNINGS_AS_ERRORS=OFF -DPG_CONFIG="$PG_CONFIG" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build -j"$(nproc)" >/dev/null
+    cmake --install build >/dev/null
+    cd /
+}
+
+ensure_preload() {
+    if grep -Eq "^[[:space:]]*shared_preload_libraries[[:space:]]*=.*timescaledb" "$PG_CONF"; then
+        return 1
+    fi
+    log "preloading timescaledb in $PG_CONF"
+    printf "\n# added by roc42 deploy/local/services.sh\nshared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n" >>"$PG_CONF"
+    return 0
+}
+
+mosquitto_running() {
+    [ -f /run/mosquitto/mosquitto.pid ] && kill -0 "$(cat /run/mosquitto/mosquitto.pid)" 2>/dev/null
+}
+
+# Mosquitto's default max_queued_messages (1000) silently drops QoS 1
+# messages for a client that lags or is offline: set it to 0 (no cap) and
+# keep the queue on disk. Listeners are left as the machine has them.
+ensure_mosquitto() {
+    apt_install mosquitto
+    local changed=0
+    mkdir -p /etc/mosquitto/conf.d
+    if ! grep -Eq '^[[:space:]]*include_dir[[:space:]]+/etc/mosquitto/conf.d' "$MOSQ_CONF"; then
+        printf '\n# added by roc42 deploy/local/services.sh\ninclude_dir /etc/mosquitto/conf.d\n' >>"$MOSQ_CONF"
+        changed=1
+    fi
+    local want
+    want=$'# roc42: never drop queued QoS 1 messages for a lagging or offline session.\nmax_queued_messages 0\nmax_inflight_messages 0\n'
+    if ! grep -Eq '^[[:space:]]*persistence[[:space:]]+true' "$MOSQ_CONF"; then
+        want+=$'persistence true\npersistence_location /var/lib/mosquitto/\n'
+    fi
+    if ! printf '%s' "$want" | cmp -s - "$MOSQ_DROPIN"; then
+        printf '%s' "$want" >"$MOSQ_DROPIN"
+        changed=1
+    fi
+    mkdir -p /var/lib/mosquitto /run/mosquitto
+    chown mosquitto: /var/lib/mosquitto /run/mosquitto 2>/dev/null || true
+    if mosquitto_running && [ $changed -eq 1 ]; then
+        log "restarting Mosquitto (configuration changed)"
+        local pid
+        pid=$(cat /run/mosquitto/mosquitto.pid)
+        kill "$pid"
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    if ! mosquitto_running; then
+        log "starting Mosquitto"
+        mosquitto -d -c "$MOSQ_CONF"
+    fi
+    for _ in $(seq 1 50); do
+        (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && return 0
+        sleep 0.1
+    done
+    log "Mosquitto is not listening on 127.0.0.1:1883"; exit 1
+}
+
+main() {
+    need_root
+    apt_install postgresql-${PG_MAJOR} postgresql-client-${PG_MAJOR}
+    timescaledb_installed || build_timescaledb
+    pg_start
+    if ensure_preload; then pg_restart; fi
+    ensure_mosquitto
+    log "ready: PostgreSQL ${PG_MAJOR} + TimescaleDB on 127.0.0.1:5432, Mosquitto on 127.0.0.1:1883"
+}
+
+main "$@"
