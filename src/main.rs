@@ -1,1 +1,284 @@
-fn main() {}
+//! The `roc42` command: parse the CLI, load the configuration, start telemetry, run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use roc42::config::Config;
+use roc42::lorawan::DevEui;
+use roc42::{app, bench, demo, simulate, store, telemetry};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "roc42",
+    version,
+    about = "LoRaWAN application backend: MQTT ingest, decoders, TimescaleDB, HTTP API"
+)]
+struct Cli {
+    /// Configuration file (TOML); see deploy/config/example.toml. Environment variables
+    /// override it.
+    #[arg(long, short, global = true, env = "ROC42_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: MQTT consumer, pipeline and API (applies migrations first).
+    Serve,
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// Publish simulated ChirpStack v4 uplinks to the broker.
+    Simulate {
+        /// Devices in the fleet.
+        #[arg(long, default_value_t = 40)]
+        devices: usize,
+        /// Uplinks per second across the fleet.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Stop after this many live uplinks (default: run until Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Publish this many hours of history first (one uplink per device every 15 min).
+        #[arg(long, default_value_t = 0)]
+        backfill_hours: u64,
+        /// Register the simulated devices in the database first.
+        #[arg(long)]
+        register: bool,
+        /// Prefix before ChirpStack's topic (`<prefix>application/...`).
+        #[arg(long, default_value = "")]
+        topic_prefix: String,
+        /// Fleet seed (different seeds give different DevEUIs).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Run everything in one process: embedded broker, simulator, pipeline and API.
+    Demo {
+        /// Use this broker instead of an embedded one (e.g. mqtt://127.0.0.1:1883).
+        #[arg(long)]
+        mqtt_url: Option<String>,
+        /// Port of the embedded broker.
+        #[arg(long, default_value_t = 1884)]
+        broker_port: u16,
+        #[arg(long, default_value_t = 40)]
+        devices: usize,
+        /// Live uplinks per second.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// Hours of history published at start.
+        #[arg(long, default_value_t = 24)]
+        backfill_hours: u64,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration_s: Option<u64>,
+    },
+    /// Measure end-to-end throughput against the broker's and the database's ceilings.
+    Bench(bench::BenchOptions),
+    /// The device registry.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+    /// List the device models roc42 decodes.
+    Models {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode one frame and print its readings as JSON lines.
+    Decode {
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        f_port: u8,
+        /// FRMPayload in hex.
+        #[arg(long)]
+        hex: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevicesCommand {
+    /// Register a device, or update it.
+    Add {
+        #[arg(long)]
+        dev_eui: DevEui,
+        #[arg(long)]
+        name: String,
+        /// Model id (see `roc42 models`).
+        #[arg(long)]
+        model: String,
+        /// INSEE code of the commune.
+        #[arg(long)]
+        commune: Option<String>,
+    },
+    /// List registered devices.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logs(&cfg.log);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => app::serve(cfg).await,
+        Command::Migrate => {
+            let pool = app::database(&cfg).await?;
+            println!("migrations applied");
+            pool.close().await;
+            Ok(())
+        }
+        Command::Simulate {
+            devices,
+            rate,
+            count,
+            backfill_hours,
+            register,
+            topic_prefix,
+            seed,
+        } => {
+            let mut fleet = simulate::fleet(devices, seed);
+            if register {
+                let pool = app::database(&cfg).await?;
+                simulate::register(&pool, &fleet).await?;
+                pool.close().await;
+            }
+            let opts = simulate::SimOptions {
+                mqtt_url: cfg.mqtt.url.clone(),
+                rate,
+                count,
+                backfill: (backfill_hours > 0).then(|| Duration::from_secs(backfill_hours * 3600)),
+                topic_prefix,
+                seed,
+            };
+            let cancel = CancellationToken::new();
+            let c = cancel.clone();
+            tokio::spawn(async move {
+                app::shutdown_signal().await;
+                c.cancel();
+            });
+            let n = simulate::run(&mut fleet, &opts, cancel).await?;
+            println!("published {n} uplinks");
+            Ok(())
+        }
+        Command::Demo {
+            mqtt_url,
+            broker_port,
+            devices,
+            rate,
+            backfill_hours,
+            duration_s,
+        } => {
+            let opts = demo::DemoOptions {
+                mqtt_url,
+                embedded_port: broker_port,
+                devices,
+                rate,
+                backfill: Duration::from_secs(backfill_hours * 3600),
+                duration: duration_s.map(Duration::from_secs),
+            };
+            demo::run(cfg, opts).await
+        }
+        Command::Bench(opts) => bench::run(cfg, opts).await,
+        Command::Devices(DevicesCommand::Add {
+            dev_eui,
+            name,
+            model,
+            commune,
+        }) => {
+            if roc42_decoders::model::get(&model).is_none() {
+                anyhow::bail!("unknown model {model:?}; `roc42 models` lists them");
+            }
+            let pool = app::database(&cfg).await?;
+            let d = store::device::upsert(
+                &pool,
+                &store::device::NewDevice {
+                    dev_eui,
+                    name,
+                    model,
+                    commune,
+                },
+            )
+            .await
+            .context("register device")?;
+            println!("{}", serde_json::to_string(&d)?);
+            Ok(())
+        }
+        Command::Devices(DevicesCommand::List) => {
+            let pool = app::database(&cfg).await?;
+            let filter = store::device::DeviceFilter::default();
+            let mut offset = 0;
+            loop {
+                let page = store::device::list(&pool, &filter, 1000, offset).await?;
+                for d in &page {
+                    println!("{}", serde_json::to_string(d)?);
+                }
+                if page.len() < 1000 {
+                    break;
+                }
+                offset += 1000;
+            }
+            Ok(())
+        }
+        Command::Models { json } => {
+            for m in roc42_decoders::model::MODELS {
+                if json {
+                    let v = serde_json::json!({
+                        "id": m.id, "vendor": m.vendor, "model": m.model,
+                        "category": m.category.as_str(), "decoder": "native",
+                    });
+                    println!("{v}");
+                } else {
+                    println!(
+                        "{:<24} {:<10} {:<14} {}",
+                        m.id,
+                        m.vendor,
+                        m.model,
+                        m.category.as_str()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Decode { model, f_port, hex } => {
+            let bytes = hex::decode(hex.trim()).context("--hex is not hexadecimal")?;
+            let readings = roc42_decoders::decode(&model, f_port, &bytes)?;
+            for r in readings {
+                let v = serde_json::json!({
+                    "metric": r.metric.name(), "value": r.value, "unit": r.metric.unit(),
+                    "age_s": r.age.as_secs_f64(),
+                });
+                println!("{v}");
+            }
+            Ok(())
+        }
+    }
+}

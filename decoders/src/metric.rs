@@ -18,6 +18,16 @@ pub enum MetricKind {
     State,
 }
 
+impl MetricKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Gauge => "gauge",
+            MetricKind::Counter => "counter",
+            MetricKind::State => "state",
+        }
+    }
+}
+
 /// One entry of the catalogue.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct MetricInfo {

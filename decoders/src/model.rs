@@ -15,6 +15,16 @@ pub enum Category {
     Parking,
 }
 
+impl Category {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Category::AirQuality => "air_quality",
+            Category::Energy => "energy",
+            Category::Parking => "parking",
+        }
+    }
+}
+
 pub(crate) type DecodeFn = fn(u8, &[u8], &mut Readings) -> Result<(), DecodeError>;
 
 /// A device model.

@@ -1,0 +1,68 @@
+//! The HTTP API (axum): `router(state)` builds every route, so authentication can be
+//! added in one place. One file per resource; [`error`] is the one error shape.
+
+pub mod devices;
+pub mod error;
+pub mod ingest;
+pub mod meta;
+
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub metrics: PrometheusHandle,
+}
+
+/// Every route of the API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(meta::health))
+        .route("/metrics", get(meta::metrics))
+        .route("/openapi.json", get(meta::openapi))
+        .route("/api/v1/models", get(meta::models))
+        .route("/api/v1/metrics", get(meta::metric_catalogue))
+        .route("/api/v1/devices", get(devices::list))
+        .route("/api/v1/devices/{dev_eui}", get(devices::get))
+        .route("/api/v1/devices/{dev_eui}/readings", get(devices::readings))
+        .route("/api/v1/ingest/rejected", get(ingest::rejected))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The OpenAPI document of [`router`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "roc42 API",
+        description = "LoRaWAN application backend: devices, readings, device models."
+    ),
+    paths(
+        meta::health,
+        meta::models,
+        meta::metric_catalogue,
+        devices::list,
+        devices::get,
+        devices::readings,
+        ingest::rejected,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail))
+)]
+pub struct ApiDoc;
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,130 @@
+//! Wiring only: connect the pool and migrate, start the stages (MQTT consumer, pipeline,
+//! API), and shut them down in order: stop reading the broker, drain decode, flush and
+//! ack the last batch, finish HTTP requests, close the pool.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::ingest::mqtt::Consumer;
+use crate::pipeline::Pipeline;
+use crate::{store, telemetry};
+
+/// Connects to the database (creating it if needed) and applies migrations.
+pub async fn database(cfg: &Config) -> anyhow::Result<PgPool> {
+    let pool = store::connect(&cfg.database).await?;
+    store::migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// The ingest side running: MQTT consumer and pipeline.
+pub struct Ingest {
+    stop: CancellationToken,
+    abort: CancellationToken,
+    consumer: JoinHandle<()>,
+    pipeline: Pipeline,
+}
+
+impl Ingest {
+    /// Starts the pipeline and the MQTT consumer feeding it.
+    pub async fn start(cfg: &Config, pool: PgPool) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::channel(cfg.pipeline.channel_capacity);
+        let abort = CancellationToken::new();
+        let pipeline = Pipeline::start(&cfg.pipeline, pool, rx, abort.clone()).await?;
+        let consumer = Consumer::new(&cfg.mqtt)?;
+        let stop = CancellationToken::new();
+        let consumer = tokio::spawn(consumer.run(tx, stop.clone(), pipeline.drained.clone()));
+        Ok(Self {
+            stop,
+            abort,
+            consumer,
+            pipeline,
+        })
+    }
+
+    /// Graceful stop: no new messages, the last batch committed and acked.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        // A writer stuck retrying an unreachable database gives up after a grace period;
+        // what it held is redelivered by the broker.
+        let abort = self.abort.clone();
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+            abort.cancel();
+        });
+        self.pipeline.join().await;
+        let _ = self.consumer.await;
+        timer.abort();
+    }
+}
+
+/// The HTTP API running.
+pub struct Http {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Http {
+    pub async fn start(addr: SocketAddr, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen on {addr}"))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            pool,
+            metrics: telemetry::metrics().clone(),
+        };
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        let task = tokio::spawn(api::serve(listener, api::router(state), async move {
+            s.cancelled().await
+        }));
+        info!(%addr, "API listening.");
+        Ok(Self { addr, stop, task })
+    }
+
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// `roc42 serve`: everything until SIGINT/SIGTERM.
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let pool = database(&cfg).await?;
+    let ingest = Ingest::start(&cfg, pool.clone()).await?;
+    let http = Http::start(cfg.http.addr, pool.clone()).await?;
+    shutdown_signal().await;
+    info!("Shutting down.");
+    ingest.shutdown().await;
+    http.shutdown().await;
+    pool.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,310 @@
+//! The MQTT consumer: one MQTT 5 persistent session (stable client id, `clean_start =
+//! false`, session expiry), QoS 1, manual acknowledgements sent only after commit.
+//!
+//! Broker guarantees this relies on: a message not acknowledged is redelivered when the
+//! session resumes; the broker never has more than `receive_maximum` unacknowledged
+//! messages out, which is what bounds memory here (back-pressure reaches the broker).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, Publish};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::{Ack, Inbound};
+use crate::config::MqttConfig;
+use crate::telemetry::names;
+
+/// Connection epochs, so an acknowledgement is never sent for a message of a session
+/// the broker has since forgotten (its packet id could now name another message).
+#[derive(Debug)]
+struct Session {
+    client: AsyncClient,
+    /// Incremented at every ConnAck.
+    epoch: AtomicU64,
+    /// The last epoch whose ConnAck said the session was not present.
+    fresh_since: AtomicU64,
+}
+
+/// An acknowledgement waiting for its message to be committed.
+#[derive(Debug)]
+pub struct PendingAck {
+    publish: Publish,
+    epoch: u64,
+    session: Arc<Session>,
+}
+
+impl PendingAck {
+    pub(super) async fn send(self) {
+        // Acks of an older connection are only valid if the broker kept the session since.
+        if self.session.fresh_since.load(Ordering::Acquire) > self.epoch {
+            debug!(
+                pkid = self.publish.pkid,
+                "Ack dropped: its session is gone, the broker redelivers."
+            );
+            return;
+        }
+        if let Err(e) = self.session.client.ack(&self.publish).await {
+            // Only when the event loop is gone (shutdown): the broker redelivers.
+            debug!(error = %e, "Ack not sent.");
+            return;
+        }
+        metrics::counter!(names::ACKED).increment(1);
+    }
+}
+
+/// A running consumer.
+pub struct Consumer {
+    session: Arc<Session>,
+    eventloop: EventLoop,
+    subscription: String,
+}
+
+impl Consumer {
+    /// Prepares the session; nothing is sent until [`Consumer::run`].
+    pub fn new(cfg: &MqttConfig) -> anyhow::Result<Self> {
+        let (host, port) = cfg.host_port()?;
+        let mut o = MqttOptions::new(cfg.client_id.clone(), host, port);
+        o.set_clean_start(false)
+            .set_session_expiry_interval(Some(cfg.session_expiry_s))
+            .set_manual_acks(true)
+            .set_receive_maximum(Some(cfg.receive_maximum))
+            .set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)))
+            .set_max_packet_size(Some(1024 * 1024));
+        if let Some(user) = &cfg.username {
+            o.set_credentials(user.clone(), cfg.password.clone().unwrap_or_default());
+        }
+        // Room for an ack of every in-flight message, twice over (redeliveries after a
+        // reconnect), so committing never waits on this channel.
+        let cap = usize::from(cfg.receive_maximum) * 2 + 64;
+        let (client, eventloop) = AsyncClient::new(o, cap);
+        let session = Arc::new(Session {
+            client,
+            epoch: AtomicU64::new(0),
+            fresh_since: AtomicU64::new(0),
+        });
+        Ok(Self {
+            session,
+            eventloop,
+            subscription: cfg.subscription(),
+        })
+    }
+
+    /// Reads the broker until `stop` is cancelled, sending each message to `tx`.
+    /// Then keeps the connection up (so the last acks go out) until `drained` is
+    /// cancelled or a grace period passes, and disconnects.
+    pub async fn run(
+        mut self,
+        tx: mpsc::Sender<Inbound>,
+        stop: CancellationToken,
+        drained: CancellationToken,
+    ) {
+        let mut outage_logged = false;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let ev = tokio::select! {
+                _ = stop.cancelled() => break,
+                ev = self.eventloop.poll() => ev,
+            };
+            match ev {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    backoff = Duration::from_millis(200);
+                    outage_logged = false;
+                    if ack.code != ConnectReturnCode::Success {
+                        error!(code = ?ack.code, "Broker refused the connection.");
+                        continue;
+                    }
+                    let epoch = self.session.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+                    if !ack.session_present {
+                        self.session.fresh_since.store(epoch, Ordering::Release);
+                    }
+                    metrics::counter!(names::INGEST_CONNECTIONS).increment(1);
+                    info!(session_present = ack.session_present, subscription = %self.subscription, "Connected to the broker.");
+                    // rumqttc does not resubscribe by itself, and a broker may have lost the
+                    // session even when it says otherwise: subscribe on every ConnAck.
+                    if let Err(e) = self
+                        .session
+                        .client
+                        .subscribe(self.subscription.clone(), QoS::AtLeastOnce)
+                        .await
+                    {
+                        warn!(error = %e, "Subscribe request failed.");
+                    }
+                }
+                Ok(Event::Incoming(Packet::SubAck(s))) => {
+                    debug!(reasons = ?s.return_codes, "Subscribed.");
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let Some(inbound) = self.inbound(p) else {
+                        continue;
+                    };
+                    // A full channel holds this loop: the broker then stops sending once
+                    // receive_maximum messages are unacknowledged.
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        r = tx.send(inbound) => if r.is_err() { break },
+                    }
+                }
+                Ok(Event::Incoming(Packet::Disconnect(d))) => {
+                    warn!(reason = ?d.reason_code, "Broker disconnected us.");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if !outage_logged {
+                        error!(error = %e, "Broker connection lost; reconnecting.");
+                        outage_logged = true;
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        drop(tx);
+        self.finish(drained).await;
+    }
+
+    fn inbound(&self, p: Publish) -> Option<Inbound> {
+        let topic = String::from_utf8_lossy(&p.topic).into_owned();
+        metrics::counter!(names::INGEST_RECEIVED, "source" => "mqtt").increment(1);
+        let payload = p.payload.clone();
+        let ack = if p.qos == QoS::AtMostOnce {
+            Ack::None
+        } else {
+            let mut publish = p;
+            publish.payload = bytes::Bytes::new();
+            publish.topic = bytes::Bytes::new();
+            Ack::Mqtt(PendingAck {
+                publish,
+                epoch: self.session.epoch.load(Ordering::Acquire),
+                session: self.session.clone(),
+            })
+        };
+        Some(Inbound {
+            source: "mqtt",
+            topic,
+            payload,
+            received_at: Utc::now(),
+            ack,
+        })
+    }
+
+    /// Shutdown: keep polling (acks only leave through the event loop) without taking new
+    /// messages, until the pipeline has acked its last batch; then disconnect.
+    async fn finish(mut self, drained: CancellationToken) {
+        let grace = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                _ = drained.cancelled() => break,
+                _ = &mut grace => { warn!("Pipeline did not drain in time; unacked messages will be redelivered."); break }
+                ev = self.eventloop.poll() => if ev.is_err() { break },
+            }
+        }
+        let _ = self.session.client.disconnect().await;
+        let flush = async {
+            while let Ok(ev) = self.eventloop.poll().await {
+                if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+        info!("Disconnected from the broker.");
+    }
+}
+
+/// A plain QoS 1 publisher (simulator, bench, tests) with a count of the publishes the
+/// broker acknowledged.
+pub struct Publisher {
+    pub client: AsyncClient,
+    /// PUBACKs received from the broker.
+    pub acked: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Publisher {
+    /// Connects and returns once the broker accepted the connection.
+    pub async fn connect(url: &str, client_id: &str, cap: usize) -> anyhow::Result<Self> {
+        let (host, port) = crate::config::broker_host_port(url)?;
+        let mut o = MqttOptions::new(client_id, host, port);
+        o.set_keep_alive(Duration::from_secs(30))
+            .set_max_packet_size(Some(1024 * 1024));
+        let (client, mut el) = AsyncClient::new(o, cap);
+        let acked = Arc::new(AtomicU64::new(0));
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let counter = acked.clone();
+        let task = tokio::spawn(async move {
+            let mut ready = Some(ready_tx);
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if let Some(r) = ready.take() {
+                            let _ = r.send(Ok(()));
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                    Ok(_) => {}
+                    Err(rumqttc::v5::ConnectionError::RequestsDone) => break,
+                    Err(e) => {
+                        if let Some(r) = ready.take() {
+                            let _ = r.send(Err(e));
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        ready_rx
+            .await
+            .context("publisher event loop ended")?
+            .with_context(|| format!("connect to broker {url}"))?;
+        Ok(Self {
+            client,
+            acked,
+            task,
+        })
+    }
+
+    /// Publishes at QoS 1 (waits only for room in the request queue).
+    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> anyhow::Result<()> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .context("publish")
+    }
+
+    /// Waits until the broker acknowledged `n` publishes in all, or `timeout` passes.
+    pub async fn wait_acked(&self, n: u64, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.acked.load(Ordering::Relaxed) < n {
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "broker acknowledged {} of {n} publishes",
+                    self.acked.load(Ordering::Relaxed)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// Disconnects cleanly.
+    pub async fn close(self) {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+    }
+}

@@ -1,0 +1,29 @@
+//! roc42: LoRaWAN application backend. Uplinks flow from the network server's MQTT
+//! broker through decoding into PostgreSQL/TimescaleDB, and out through an HTTP API.
+//!
+//! Layout (in data-flow order):
+//! - [`config`]: the configuration tree (file + environment);
+//! - [`telemetry`]: logs and Prometheus metrics;
+//! - [`lorawan`]: LoRaWAN identifiers (`DevEui`);
+//! - [`ingest`]: the MQTT consumer and one adapter per network-server format -> `Uplink`;
+//! - [`pipeline`]: decode stage and batch writer, joined by bounded channels;
+//! - [`store`]: PostgreSQL/TimescaleDB access and migrations;
+//! - [`api`]: the axum HTTP API and its OpenAPI document;
+//! - [`app`]: wiring and ordered shutdown;
+//! - [`simulate`]: realistic ChirpStack uplinks for demos, tests and the bench;
+//! - [`demo`]: everything in one process, with an embedded broker;
+//! - [`bench`]: the end-to-end benchmark and its ceilings.
+//!
+//! Device models and their decoders live in the `roc42-decoders` crate (`decoders/`).
+
+pub mod api;
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod lorawan;
+pub mod pipeline;
+pub mod simulate;
+pub mod store;
+pub mod telemetry;

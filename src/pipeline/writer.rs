@@ -1,0 +1,159 @@
+//! The batch writer: gathers records until `batch_max_uplinks` or `batch_max_wait`,
+//! writes the batch in one transaction, and only after COMMIT acknowledges every message
+//! of the batch, in arrival order.
+//!
+//! Transient database errors (connection lost, pool exhausted, serialization failure)
+//! are retried with backoff and nothing is acked meanwhile. A permanent error in a batch
+//! (a row the database refuses) is isolated by writing the records one by one; a record
+//! that still fails is kept in `ingest_rejected` with the error, so nothing is dropped.
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::{Record, Rejected};
+use crate::config::PipelineConfig;
+use crate::store;
+use crate::telemetry::names;
+
+/// Runs until `rx` closes (then flushes) or `abort` is cancelled while a write is being
+/// retried (then stops without acking: the broker redelivers). Cancels `drained` at the end.
+pub async fn run(
+    mut rx: mpsc::Receiver<Record>,
+    pool: PgPool,
+    cfg: PipelineConfig,
+    abort: CancellationToken,
+    drained: CancellationToken,
+) {
+    let max = cfg.batch_max_uplinks;
+    let mut batch: Vec<Record> = Vec::with_capacity(max);
+    loop {
+        // Wait for the first record of the next batch.
+        if rx.recv_many(&mut batch, max).await == 0 {
+            break;
+        }
+        let deadline = tokio::time::Instant::now() + cfg.batch_max_wait();
+        let mut closed = false;
+        while batch.len() < max {
+            let room = max - batch.len();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, room) => if n == 0 { closed = true; break },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        if !write(&pool, &mut batch, &abort).await {
+            break;
+        }
+        for record in batch.drain(..) {
+            record.into_ack().send().await;
+        }
+        if closed {
+            break;
+        }
+    }
+    debug!("Writer done.");
+    drained.cancel();
+}
+
+/// Writes `batch` until it is committed (true) or `abort` fires (false). Records the
+/// database refuses for good are turned into `Rejected` records in place.
+async fn write(pool: &PgPool, batch: &mut [Record], abort: &CancellationToken) -> bool {
+    let mut backoff = Duration::from_millis(100);
+    let mut outage = false;
+    loop {
+        let started = Instant::now();
+        let result = store::batch::write(pool, batch).await;
+        match result {
+            Ok(stats) => {
+                if outage {
+                    info!("Database reachable again; writing resumed.");
+                }
+                metrics::histogram!(names::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
+                metrics::histogram!(names::BATCH_SIZE).record(batch.len() as f64);
+                metrics::counter!(names::UPLINKS_COMMITTED).increment(stats.uplinks);
+                metrics::counter!(names::READINGS).increment(stats.readings);
+                debug!(
+                    messages = batch.len(),
+                    uplinks = stats.uplinks,
+                    readings = stats.readings,
+                    "Batch committed."
+                );
+                return true;
+            }
+            Err(e) if store::is_transient(&e) => {
+                metrics::counter!(names::BATCH_ERRORS, "kind" => "transient").increment(1);
+                if !outage {
+                    error!(error = %e, messages = batch.len(), "Batch write failed; retrying without acking.");
+                    outage = true;
+                }
+            }
+            Err(e) => {
+                metrics::counter!(names::BATCH_ERRORS, "kind" => "permanent").increment(1);
+                warn!(error = %e, messages = batch.len(), "Batch refused; writing its records one by one.");
+                match isolate(pool, batch).await {
+                    Ok(()) => return true,
+                    Err(e) => {
+                        if !outage {
+                            error!(error = %e, "Writing records one by one failed; retrying.");
+                            outage = true;
+                        }
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = abort.cancelled() => {
+                warn!(messages = batch.len(), "Writer stopped before commit; the broker will redeliver.");
+                return false;
+            }
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Writes each record in its own transaction; a record refused for good becomes a
+/// `Rejected` (raw frame and error) and is written as such.
+async fn isolate(pool: &PgPool, batch: &mut [Record]) -> Result<(), sqlx::Error> {
+    for record in batch.iter_mut() {
+        match store::batch::write(pool, std::slice::from_ref(record)).await {
+            Ok(_) => {}
+            Err(e) if store::is_transient(&e) => return Err(e),
+            Err(e) => {
+                let taken = std::mem::replace(
+                    record,
+                    Record::Rejected(Rejected::empty(), crate::ingest::Ack::None),
+                );
+                *record = into_rejected(taken, format!("database refused the record: {e}"));
+                store::batch::write(pool, std::slice::from_ref(record)).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps what the database refused where an operator sees it (`ingest_rejected`).
+fn into_rejected(record: Record, error: String) -> Record {
+    match record {
+        Record::Uplink(d, ack) => Record::Rejected(
+            Rejected::new(
+                d.uplink.lns,
+                format!("device/{}/uplink/{}", d.uplink.dev_eui, d.uplink.dedup_key),
+                d.uplink.payload,
+                error,
+                d.received_at,
+            ),
+            ack,
+        ),
+        Record::Rejected(r, ack) => {
+            let e = format!("{}; {error}", r.error);
+            Record::Rejected(
+                Rejected::new(r.source, r.topic, r.payload, e, r.received_at),
+                ack,
+            )
+        }
+    }
+}

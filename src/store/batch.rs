@@ -1,0 +1,216 @@
+//! Writes one batch of pipeline records in one transaction: uplinks, readings, the
+//! devices' last-seen times and rejected messages. Idempotent: a redelivered message
+//! changes nothing (uplinks are unique on their dedup key, readings on device, metric
+//! and time).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::types::Json;
+use sqlx::PgPool;
+
+use crate::ingest::{RxGateway, TxParams};
+use crate::pipeline::Record;
+
+/// What a batch added.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchStats {
+    /// New uplink rows (redeliveries excluded).
+    pub uplinks: u64,
+    /// New reading rows.
+    pub readings: u64,
+    /// New or seen-again rejected messages.
+    pub rejected: u64,
+}
+
+const INSERT_UPLINKS: &str = "
+INSERT INTO uplink (time, received_at, dedup_key, lns, device_id, dev_eui, dev_addr, f_cnt, f_port,
+                    payload, rx, tx, lns_object, outcome, error, readings)
+SELECT * FROM UNNEST($1::timestamptz[], $2::timestamptz[], $3::text[], $4::text[], $5::int8[],
+                     $6::text[], $7::text[], $8::int8[], $9::int2[], $10::bytea[], $11::jsonb[],
+                     $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int2[])
+ON CONFLICT DO NOTHING";
+
+const INSERT_READINGS: &str = "
+INSERT INTO reading (time, device_id, metric, value)
+SELECT * FROM UNNEST($1::timestamptz[], $2::int8[], $3::text[], $4::float8[])
+ON CONFLICT DO NOTHING";
+
+// Ids sorted, so concurrent writers lock device rows in the same order (no deadlock).
+const UPDATE_LAST_SEEN: &str = "
+UPDATE device d SET last_seen_at = v.t
+FROM UNNEST($1::int8[], $2::timestamptz[]) AS v(id, t)
+WHERE d.id = v.id AND (d.last_seen_at IS NULL OR d.last_seen_at < v.t)";
+
+const UPSERT_REJECTED: &str = "
+INSERT INTO ingest_rejected (source, topic, payload, payload_sha256, error, received_at, last_received_at, times_seen)
+SELECT s, t, p, h, e, r, r, n
+FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[], $6::timestamptz[], $7::int4[])
+     AS v(s, t, p, h, e, r, n)
+ON CONFLICT (source, topic, payload_sha256) DO UPDATE
+SET times_seen = ingest_rejected.times_seen + EXCLUDED.times_seen,
+    last_received_at = GREATEST(ingest_rejected.last_received_at, EXCLUDED.last_received_at),
+    error = EXCLUDED.error";
+
+#[derive(Default)]
+struct UplinkCols<'a> {
+    time: Vec<DateTime<Utc>>,
+    received_at: Vec<DateTime<Utc>>,
+    dedup_key: Vec<&'a str>,
+    lns: Vec<&'a str>,
+    device_id: Vec<Option<i64>>,
+    dev_eui: Vec<String>,
+    dev_addr: Vec<Option<&'a str>>,
+    f_cnt: Vec<Option<i64>>,
+    f_port: Vec<i16>,
+    payload: Vec<&'a [u8]>,
+    rx: Vec<Json<&'a [RxGateway]>>,
+    tx: Vec<Option<Json<&'a TxParams>>>,
+    lns_object: Vec<Option<Json<&'a serde_json::Value>>>,
+    outcome: Vec<&'static str>,
+    error: Vec<Option<&'a str>>,
+    readings: Vec<i16>,
+}
+
+#[derive(Default)]
+struct ReadingCols {
+    time: Vec<DateTime<Utc>>,
+    device_id: Vec<i64>,
+    metric: Vec<&'static str>,
+    value: Vec<f64>,
+}
+
+/// Writes `records` in one transaction.
+pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx::Error> {
+    let mut up = UplinkCols::default();
+    let mut rd = ReadingCols::default();
+    let mut last_seen: BTreeMap<i64, DateTime<Utc>> = BTreeMap::new();
+    // (source, topic, sha256) -> (payload, error, received_at, count)
+    let mut rejected: HashMap<(&str, &str, [u8; 32]), (&[u8], &str, DateTime<Utc>, i32)> =
+        HashMap::new();
+
+    for record in records {
+        match record {
+            Record::Uplink(d, _) => {
+                let u = &d.uplink;
+                up.time.push(u.time);
+                up.received_at.push(d.received_at);
+                up.dedup_key.push(&u.dedup_key);
+                up.lns.push(u.lns);
+                up.device_id.push(d.device_id);
+                up.dev_eui.push(u.dev_eui.to_string());
+                up.dev_addr.push(u.dev_addr.as_deref());
+                up.f_cnt.push(u.f_cnt.map(i64::from));
+                up.f_port.push(i16::from(u.f_port));
+                up.payload.push(&u.payload);
+                up.rx.push(Json(&u.rx));
+                up.tx.push(u.tx.as_ref().map(Json));
+                up.lns_object.push(u.lns_object.as_ref().map(Json));
+                up.outcome.push(d.outcome.as_str());
+                up.error.push(d.error.as_deref());
+                up.readings
+                    .push(i16::try_from(d.readings.len()).unwrap_or(i16::MAX));
+                if let Some(id) = d.device_id {
+                    for r in &d.readings {
+                        rd.time.push(r.time);
+                        rd.device_id.push(id);
+                        rd.metric.push(r.metric.name());
+                        rd.value.push(r.value);
+                    }
+                    let seen = last_seen.entry(id).or_insert(u.time);
+                    if *seen < u.time {
+                        *seen = u.time;
+                    }
+                }
+            }
+            Record::Rejected(r, _) => {
+                let hash: [u8; 32] = Sha256::digest(&r.payload).into();
+                let e = rejected.entry((r.source, &r.topic, hash)).or_insert((
+                    &r.payload,
+                    &r.error,
+                    r.received_at,
+                    0,
+                ));
+                e.2 = e.2.max(r.received_at);
+                e.3 += 1;
+            }
+        }
+    }
+
+    let mut stats = BatchStats::default();
+    let mut tx = pool.begin().await?;
+    if !up.time.is_empty() {
+        stats.uplinks = sqlx::query(INSERT_UPLINKS)
+            .bind(&up.time)
+            .bind(&up.received_at)
+            .bind(&up.dedup_key)
+            .bind(&up.lns)
+            .bind(&up.device_id)
+            .bind(&up.dev_eui)
+            .bind(&up.dev_addr)
+            .bind(&up.f_cnt)
+            .bind(&up.f_port)
+            .bind(&up.payload)
+            .bind(&up.rx)
+            .bind(&up.tx)
+            .bind(&up.lns_object)
+            .bind(&up.outcome)
+            .bind(&up.error)
+            .bind(&up.readings)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    if !rd.time.is_empty() {
+        stats.readings = sqlx::query(INSERT_READINGS)
+            .bind(&rd.time)
+            .bind(&rd.device_id)
+            .bind(&rd.metric)
+            .bind(&rd.value)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    if !last_seen.is_empty() {
+        let (ids, times): (Vec<i64>, Vec<DateTime<Utc>>) = last_seen.into_iter().unzip();
+        sqlx::query(UPDATE_LAST_SEEN)
+            .bind(&ids)
+            .bind(&times)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !rejected.is_empty() {
+        let mut cols: (
+            Vec<&str>,
+            Vec<&str>,
+            Vec<&[u8]>,
+            Vec<Vec<u8>>,
+            Vec<&str>,
+            Vec<DateTime<Utc>>,
+            Vec<i32>,
+        ) = Default::default();
+        for ((source, topic, hash), (payload, error, at, n)) in rejected {
+            cols.0.push(source);
+            cols.1.push(topic);
+            cols.2.push(payload);
+            cols.3.push(hash.to_vec());
+            cols.4.push(error);
+            cols.5.push(at);
+            cols.6.push(n);
+        }
+        stats.rejected = sqlx::query(UPSERT_REJECTED)
+            .bind(&cols.0)
+            .bind(&cols.1)
+            .bind(&cols.2)
+            .bind(&cols.3)
+            .bind(&cols.4)
+            .bind(&cols.5)
+            .bind(&cols.6)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    tx.commit().await?;
+    Ok(stats)
+}
