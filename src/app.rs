@@ -35,6 +35,8 @@ pub struct Ingest {
 impl Ingest {
     /// Starts the pipeline and the MQTT consumer feeding it.
     pub async fn start(cfg: &Config, pool: PgPool) -> anyhow::Result<Self> {
+        // The recorder must exist before the first event is counted.
+        telemetry::metrics();
         let (tx, rx) = mpsc::channel(cfg.pipeline.channel_capacity);
         let abort = CancellationToken::new();
         let pipeline = Pipeline::start(&cfg.pipeline, pool, rx, abort.clone()).await?;

@@ -128,6 +128,7 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init_logs(&cfg.log);
+    telemetry::metrics();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -36,7 +36,8 @@ struct Session {
 /// An acknowledgement waiting for its message to be committed.
 #[derive(Debug)]
 pub struct PendingAck {
-    publish: Publish,
+    pkid: u16,
+    qos: QoS,
     epoch: u64,
     session: Arc<Session>,
 }
@@ -46,12 +47,22 @@ impl PendingAck {
         // Acks of an older connection are only valid if the broker kept the session since.
         if self.session.fresh_since.load(Ordering::Acquire) > self.epoch {
             debug!(
-                pkid = self.publish.pkid,
+                pkid = self.pkid,
                 "Ack dropped: its session is gone, the broker redelivers."
             );
             return;
         }
-        if let Err(e) = self.session.client.ack(&self.publish).await {
+        // rumqttc acks a Publish; only its packet id and QoS matter.
+        let publish = Publish {
+            dup: false,
+            qos: self.qos,
+            retain: false,
+            topic: bytes::Bytes::new(),
+            pkid: self.pkid,
+            payload: bytes::Bytes::new(),
+            properties: None,
+        };
+        if let Err(e) = self.session.client.ack(&publish).await {
             // Only when the event loop is gone (shutdown): the broker redelivers.
             debug!(error = %e, "Ack not sent.");
             return;
@@ -176,15 +187,12 @@ impl Consumer {
     fn inbound(&self, p: Publish) -> Option<Inbound> {
         let topic = String::from_utf8_lossy(&p.topic).into_owned();
         metrics::counter!(names::INGEST_RECEIVED, "source" => "mqtt").increment(1);
-        let payload = p.payload.clone();
         let ack = if p.qos == QoS::AtMostOnce {
             Ack::None
         } else {
-            let mut publish = p;
-            publish.payload = bytes::Bytes::new();
-            publish.topic = bytes::Bytes::new();
             Ack::Mqtt(PendingAck {
-                publish,
+                pkid: p.pkid,
+                qos: p.qos,
                 epoch: self.session.epoch.load(Ordering::Acquire),
                 session: self.session.clone(),
             })
@@ -192,7 +200,7 @@ impl Consumer {
         Some(Inbound {
             source: "mqtt",
             topic,
-            payload,
+            payload: p.payload,
             received_at: Utc::now(),
             ack,
         })

@@ -99,7 +99,7 @@ pub fn fleet(n: usize, seed: u64) -> Vec<SimDevice> {
             // 70b3d5 is an IEEE OUI block used by many LoRaWAN vendors; the seed keeps
             // fleets of different runs apart.
             let dev_eui =
-                DevEui(0x70b3_d5_00_0000_0000 | ((seed & 0xff) << 24) | (i as u64 & 0xff_ffff));
+                DevEui(0x70b3_d500_0000_0000 | ((seed & 0xff) << 24) | (i as u64 & 0xff_ffff));
             let kind = match model {
                 "milesight-am319" => "classroom",
                 "elsys-ers-co2" => "office",

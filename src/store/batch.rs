@@ -86,9 +86,19 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
     let mut up = UplinkCols::default();
     let mut rd = ReadingCols::default();
     let mut last_seen: BTreeMap<i64, DateTime<Utc>> = BTreeMap::new();
-    // (source, topic, sha256) -> (payload, error, received_at, count)
-    let mut rejected: HashMap<(&str, &str, [u8; 32]), (&[u8], &str, DateTime<Utc>, i32)> =
-        HashMap::new();
+    // Rejected messages in arrival order, a message repeated in the batch counted once:
+    // (source, topic, sha256, payload, error, received_at, count).
+    type RejectedRow<'a> = (
+        &'a str,
+        &'a str,
+        [u8; 32],
+        &'a [u8],
+        &'a str,
+        DateTime<Utc>,
+        i32,
+    );
+    let mut rejected: Vec<RejectedRow<'_>> = Vec::new();
+    let mut rejected_index: HashMap<(&str, &str, [u8; 32]), usize> = HashMap::new();
 
     for record in records {
         match record {
@@ -126,14 +136,22 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
             }
             Record::Rejected(r, _) => {
                 let hash: [u8; 32] = Sha256::digest(&r.payload).into();
-                let e = rejected.entry((r.source, &r.topic, hash)).or_insert((
-                    &r.payload,
-                    &r.error,
-                    r.received_at,
-                    0,
-                ));
-                e.2 = e.2.max(r.received_at);
-                e.3 += 1;
+                let i = *rejected_index
+                    .entry((r.source, &r.topic, hash))
+                    .or_insert_with(|| {
+                        rejected.push((
+                            r.source,
+                            &r.topic,
+                            hash,
+                            &r.payload,
+                            &r.error,
+                            r.received_at,
+                            0,
+                        ));
+                        rejected.len() - 1
+                    });
+                rejected[i].5 = rejected[i].5.max(r.received_at);
+                rejected[i].6 += 1;
             }
         }
     }
@@ -181,32 +199,21 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
             .await?;
     }
     if !rejected.is_empty() {
-        let mut cols: (
-            Vec<&str>,
-            Vec<&str>,
-            Vec<&[u8]>,
-            Vec<Vec<u8>>,
-            Vec<&str>,
-            Vec<DateTime<Utc>>,
-            Vec<i32>,
-        ) = Default::default();
-        for ((source, topic, hash), (payload, error, at, n)) in rejected {
-            cols.0.push(source);
-            cols.1.push(topic);
-            cols.2.push(payload);
-            cols.3.push(hash.to_vec());
-            cols.4.push(error);
-            cols.5.push(at);
-            cols.6.push(n);
-        }
+        let sources: Vec<&str> = rejected.iter().map(|r| r.0).collect();
+        let topics: Vec<&str> = rejected.iter().map(|r| r.1).collect();
+        let errors: Vec<&str> = rejected.iter().map(|r| r.4).collect();
+        let payloads: Vec<&[u8]> = rejected.iter().map(|r| r.3).collect();
+        let hashes: Vec<Vec<u8>> = rejected.iter().map(|r| r.2.to_vec()).collect();
+        let times: Vec<DateTime<Utc>> = rejected.iter().map(|r| r.5).collect();
+        let counts: Vec<i32> = rejected.iter().map(|r| r.6).collect();
         stats.rejected = sqlx::query(UPSERT_REJECTED)
-            .bind(&cols.0)
-            .bind(&cols.1)
-            .bind(&cols.2)
-            .bind(&cols.3)
-            .bind(&cols.4)
-            .bind(&cols.5)
-            .bind(&cols.6)
+            .bind(&sources)
+            .bind(&topics)
+            .bind(&payloads)
+            .bind(&hashes)
+            .bind(&errors)
+            .bind(&times)
+            .bind(&counts)
             .execute(&mut *tx)
             .await?
             .rows_affected();

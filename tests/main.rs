@@ -1,0 +1,11 @@
+//! Integration tests against the real PostgreSQL + TimescaleDB and Mosquitto
+//! (`deploy/local/services.sh` sets them up). Each test gets a fresh database and its own
+//! MQTT client ids and topic root, so they run in parallel.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod ingest;
+mod restart;
+mod support;

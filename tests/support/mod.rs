@@ -1,0 +1,194 @@
+//! The test harness: fresh databases, unique MQTT names, the app in-process or as a
+//! `roc42` child process, and polling helpers (no fixed sleeps).
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use roc42::app::{Http, Ingest};
+use roc42::config::Config;
+use roc42::ingest::mqtt::Publisher;
+use roc42::simulate::SimDevice;
+use sqlx::PgPool;
+
+pub fn base_database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn mqtt_url() -> String {
+    std::env::var("ROC42_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into())
+}
+
+/// A short unique id for names.
+pub fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// A fresh, migrated database, dropped by [`TestDb::drop_db`].
+pub struct TestDb {
+    pub url: String,
+    pub name: String,
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let name = format!("roc42_test_{}", unique());
+        let base = base_database_url();
+        let url = match base.rfind('/') {
+            Some(i) if !base[..i].ends_with('/') => format!("{}/{name}", &base[..i]),
+            _ => format!("{base}/{name}"),
+        };
+        let cfg = roc42::config::DatabaseConfig {
+            url: url.clone(),
+            max_connections: 8,
+        };
+        let pool = roc42::store::connect(&cfg)
+            .await
+            .expect("connect to the test database");
+        roc42::store::migrate(&pool)
+            .await
+            .expect("migrate the test database");
+        Self { url, name, pool }
+    }
+
+    /// Closes the pool and drops the database.
+    pub async fn drop_db(self) {
+        self.pool.close().await;
+        let admin = sqlx::PgPool::connect(&base_database_url())
+            .await
+            .expect("connect admin");
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&admin)
+        .await
+        .expect("drop test database");
+        admin.close().await;
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect(sql)
+    }
+}
+
+/// A configuration for one test: its database, a unique client id and topic root, and
+/// short batches.
+pub fn config(db: &TestDb, topic_root: &str) -> Config {
+    let mut cfg = Config::default();
+    cfg.database.url = db.url.clone();
+    cfg.mqtt.url = mqtt_url();
+    cfg.mqtt.client_id = format!("roc42-test-{}", unique());
+    cfg.mqtt.topic = format!("{topic_root}/application/+/device/+/event/up");
+    cfg.mqtt.receive_maximum = 1000;
+    cfg.mqtt.session_expiry_s = 600; // test sessions must not linger in the broker
+    cfg.pipeline.channel_capacity = 2000;
+    cfg.pipeline.batch_max_wait_ms = 50;
+    cfg.http.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg
+}
+
+/// The topic prefix the simulator must use for `topic_root`.
+pub fn prefix(topic_root: &str) -> String {
+    format!("{topic_root}/")
+}
+
+/// The service in-process.
+pub struct TestApp {
+    pub ingest: Ingest,
+    pub http: Http,
+}
+
+impl TestApp {
+    pub async fn start(cfg: &Config, db: &TestDb) -> Self {
+        let ingest = Ingest::start(cfg, db.pool.clone())
+            .await
+            .expect("start ingest");
+        let http = Http::start(cfg.http.addr, db.pool.clone())
+            .await
+            .expect("start API");
+        Self { ingest, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http.addr)
+    }
+
+    pub async fn shutdown(self) {
+        self.ingest.shutdown().await;
+        self.http.shutdown().await;
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A connected publisher with a unique client id.
+pub async fn publisher() -> Publisher {
+    Publisher::connect(&mqtt_url(), &format!("roc42-test-pub-{}", unique()), 1000)
+        .await
+        .expect("connect publisher")
+}
+
+/// Publishes one simulated uplink of `device` at `t`; returns the event's JSON.
+pub async fn publish_uplink(
+    p: &Publisher,
+    topic_root: &str,
+    device: &mut SimDevice,
+    t: chrono::DateTime<chrono::Utc>,
+    rng: &mut rand::rngs::StdRng,
+) -> Vec<u8> {
+    let ev = device.uplink_event(t, rng);
+    p.publish(device.topic(&prefix(topic_root)), ev.clone())
+        .await
+        .expect("publish");
+    ev
+}
+
+/// The readings a published event should produce, decoded independently of the pipeline.
+pub fn expected_readings(event: &[u8], model: &str) -> Vec<(String, f64)> {
+    let v: serde_json::Value = serde_json::from_slice(event).expect("event JSON");
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v["data"].as_str().expect("data"))
+        .expect("base64");
+    let f_port = u8::try_from(v["fPort"].as_u64().expect("fPort")).expect("fPort u8");
+    let mut r: Vec<(String, f64)> = roc42_decoders::decode(model, f_port, &bytes)
+        .expect("decode")
+        .into_iter()
+        .map(|r| (r.metric.name().to_owned(), r.value))
+        .collect();
+    r.sort_by(|a, b| a.0.cmp(&b.0));
+    r
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
