@@ -1,12 +1,416 @@
-//! `roc42 bench`: end-to-end throughput from the real broker to committed readings.
+//! `roc42 bench`: end-to-end throughput from the real broker to committed readings, with
+//! the ceilings it is compared to, measured in the same run on the same rows:
+//!
+//! 1. broker alone: Mosquitto delivering the queued uplinks to a consumer that does
+//!    nothing but acknowledge;
+//! 2. database alone: a bare COPY of the same uplink and reading rows into tables without
+//!    indexes;
+//! 3. combined ceiling: 1 and 2 at the same time (they share the machine's cores);
+//! 4. end to end: the roc42 pipeline draining the same uplinks from its session into
+//!    the hypertables, until the last one is committed.
+//!
+//! Each phase drains uplinks queued in a persistent session beforehand, so publishing
+//! is not part of any timing.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{TimeDelta, Utc};
+use rand::SeedableRng;
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+
+use crate::app::Ingest;
+use crate::config::{Config, DatabaseConfig};
+use crate::ingest::mqtt::Publisher;
+use crate::pipeline::{process, registry::DeviceRef};
+use crate::{simulate, store};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchOptions {
     /// Uplinks per measurement.
     #[arg(long, default_value_t = 50_000)]
-    pub uplinks: u64,
+    pub uplinks: usize,
+    /// Simulated devices the uplinks come from.
+    #[arg(long, default_value_t = 1000)]
+    pub devices: usize,
+    /// Database the bench (re)creates for itself, on the configured server.
+    #[arg(long, default_value = "roc42_bench")]
+    pub database: String,
 }
 
-pub async fn run(_cfg: crate::config::Config, _opts: BenchOptions) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+/// One prepared uplink: its topic and ChirpStack JSON.
+struct Message {
+    topic: String,
+    payload: Vec<u8>,
+}
+
+pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        opts.uplinks > 0 && opts.devices > 0,
+        "uplinks and devices must be positive"
+    );
+    let url = database_url(&cfg.database.url, &opts.database)?;
+    reset_database(&cfg.database.url, &opts.database).await?;
+    cfg.database = DatabaseConfig {
+        url,
+        ..cfg.database
+    };
+    let pool = store::connect(&cfg.database).await?;
+    store::migrate(&pool).await?;
+    let mut fleet = simulate::fleet(opts.devices, 7);
+    simulate::register(&pool, &fleet).await?;
+
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let n = opts.uplinks;
+    println!(
+        "roc42 bench: {n} uplinks from {} devices, broker {}, database {}",
+        opts.devices, cfg.mqtt.url, opts.database
+    );
+    let gen = |root: &str, fleet: &mut [simulate::SimDevice]| generate(fleet, root, n);
+
+    // The rows a bare COPY writes: the same uplinks, parsed and decoded outside timing.
+    let copy_msgs = gen("copy", &mut fleet);
+    let (uplink_rows, reading_rows, readings_per_run) = copy_rows(&pool, &copy_msgs).await?;
+    drop(copy_msgs);
+
+    // 1. Broker alone.
+    let root = format!("bench-{run_id}-broker");
+    let msgs = gen(&root, &mut fleet);
+    let session = format!("roc42-bench-{run_id}-broker");
+    queue(&cfg, &session, &root, &msgs).await?;
+    drop(msgs);
+    let broker = drain_noop(&cfg, &session, &root, n).await?;
+    println!(
+        "  broker alone     {:>9.0} uplinks/s  ({n} delivered to a no-op consumer in {:.2} s)",
+        rate(n, broker),
+        broker.as_secs_f64()
+    );
+
+    // 2. Database alone.
+    create_copy_tables(&pool).await?;
+    let copy = copy_in(&pool, &uplink_rows, &reading_rows).await?;
+    println!(
+        "  COPY alone       {:>9.0} uplinks/s  ({n} uplink rows + {readings_per_run} reading rows in {:.2} s)",
+        rate(n, copy),
+        copy.as_secs_f64()
+    );
+
+    // 3. Both at once.
+    let root = format!("bench-{run_id}-combined");
+    let msgs = gen(&root, &mut fleet);
+    let session = format!("roc42-bench-{run_id}-combined");
+    queue(&cfg, &session, &root, &msgs).await?;
+    drop(msgs);
+    create_copy_tables(&pool).await?;
+    let (broker_c, copy_c) = tokio::join!(
+        drain_noop(&cfg, &session, &root, n),
+        copy_in(&pool, &uplink_rows, &reading_rows)
+    );
+    let (broker_c, copy_c) = (broker_c?, copy_c?);
+    let combined = broker_c.max(copy_c);
+    println!(
+        "  combined ceiling {:>9.0} uplinks/s  (broker {:.0}/s while COPY {:.0}/s, sharing the cores)",
+        rate(n, combined),
+        rate(n, broker_c),
+        rate(n, copy_c)
+    );
+    drop_copy_tables(&pool).await?;
+
+    // 4. End to end.
+    let root = format!("bench-{run_id}-e2e");
+    let msgs = gen(&root, &mut fleet);
+    cfg.mqtt.client_id = format!("roc42-bench-{run_id}-e2e");
+    cfg.mqtt.topic = format!("{root}/application/+/device/+/event/up");
+    cfg.mqtt.session_expiry_s = 600;
+    queue(&cfg, &cfg.mqtt.client_id.clone(), &root, &msgs).await?;
+    drop(msgs);
+    let started = Instant::now();
+    let ingest = Ingest::start(&cfg, pool.clone()).await?;
+    let mut last = 0;
+    while last < n as i64 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        last = sqlx::query_scalar("SELECT count(*) FROM uplink")
+            .fetch_one(&pool)
+            .await?;
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "pipeline stalled at {last} of {n} uplinks"
+        );
+    }
+    let e2e = started.elapsed();
+    ingest.shutdown().await;
+    let stored_readings: i64 = sqlx::query_scalar("SELECT count(*) FROM reading")
+        .fetch_one(&pool)
+        .await?;
+    anyhow::ensure!(last == n as i64, "stored {last} uplinks, expected {n}");
+    anyhow::ensure!(
+        stored_readings == readings_per_run as i64,
+        "stored {stored_readings} readings, expected {readings_per_run}"
+    );
+    println!(
+        "  end to end       {:>9.0} uplinks/s  ({n} uplinks, {stored_readings} readings committed in {:.2} s; batches of up to {})",
+        rate(n, e2e),
+        e2e.as_secs_f64(),
+        cfg.pipeline.batch_max_uplinks
+    );
+    println!(
+        "ratios: end to end / combined ceiling {:.2}, / broker alone {:.2}, / COPY alone {:.2}",
+        ratio(e2e, combined),
+        ratio(e2e, broker),
+        ratio(e2e, copy)
+    );
+    pool.close().await;
+    Ok(())
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+/// Throughput of the measurement taking `e2e` relative to the one taking `ceiling`.
+fn ratio(e2e: Duration, ceiling: Duration) -> f64 {
+    ceiling.as_secs_f64() / e2e.as_secs_f64().max(1e-9)
+}
+
+/// The configured server's URL with another database name.
+fn database_url(url: &str, database: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database name {database:?}: letters, digits and _ only"
+    );
+    let opts: PgConnectOptions = url.parse().context("parse database URL")?;
+    let base = match opts.get_database() {
+        Some(db) => url
+            .rsplit_once(db)
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or_else(|| format!("{url}/")),
+        None => format!("{}/", url.trim_end_matches('/')),
+    };
+    Ok(format!("{base}{database}"))
+}
+
+async fn reset_database(url: &str, database: &str) -> anyhow::Result<()> {
+    let admin_url = database_url(url, "postgres")?;
+    let admin = PgPool::connect(&admin_url)
+        .await
+        .context("connect to the postgres database")?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    Ok(())
+}
+
+/// `n` uplinks round-robin over the fleet, a second apart in network time.
+fn generate(fleet: &mut [simulate::SimDevice], root: &str, n: usize) -> Vec<Message> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let start = Utc::now() - TimeDelta::days(2);
+    let prefix = format!("{root}/");
+    (0..n)
+        .map(|i| {
+            let d = &mut fleet[i % fleet.len()];
+            let t = start + TimeDelta::seconds(i as i64);
+            Message {
+                topic: d.topic(&prefix),
+                payload: d.uplink_event(t, &mut rng),
+            }
+        })
+        .collect()
+}
+
+fn session_options(cfg: &Config, client_id: &str) -> anyhow::Result<MqttOptions> {
+    let (host, port) = cfg.mqtt.host_port()?;
+    let mut o = MqttOptions::new(client_id, host, port);
+    o.set_clean_start(false)
+        .set_session_expiry_interval(Some(600))
+        .set_receive_maximum(Some(cfg.mqtt.receive_maximum))
+        .set_max_packet_size(Some(1024 * 1024))
+        .set_keep_alive(Duration::from_secs(30));
+    Ok(o)
+}
+
+/// Creates the persistent session `client_id` subscribed under `root`, then publishes
+/// `msgs` while it is offline, so they wait in the broker.
+async fn queue(cfg: &Config, client_id: &str, root: &str, msgs: &[Message]) -> anyhow::Result<()> {
+    let (client, mut el) = AsyncClient::new(session_options(cfg, client_id)?, 16);
+    let filter = format!("{root}/application/+/device/+/event/up");
+    loop {
+        match el.poll().await.context("bench session")? {
+            Event::Incoming(Packet::ConnAck(_)) => {
+                client.subscribe(filter.clone(), QoS::AtLeastOnce).await?
+            }
+            Event::Incoming(Packet::SubAck(_)) => break,
+            _ => {}
+        }
+    }
+    client.disconnect().await?;
+    while let Ok(ev) = el.poll().await {
+        if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+            break;
+        }
+    }
+    let publisher = Publisher::connect(&cfg.mqtt.url, &format!("{client_id}-pub"), 4096).await?;
+    for m in msgs {
+        publisher
+            .publish(m.topic.clone(), m.payload.clone())
+            .await?;
+    }
+    publisher
+        .wait_acked(msgs.len() as u64, Duration::from_secs(300))
+        .await?;
+    publisher.close().await;
+    Ok(())
+}
+
+/// Resumes `client_id`'s session and acknowledges everything as it arrives; returns the
+/// time from the connection to the `n`th message.
+async fn drain_noop(
+    cfg: &Config,
+    client_id: &str,
+    root: &str,
+    n: usize,
+) -> anyhow::Result<Duration> {
+    let (client, mut el) = AsyncClient::new(session_options(cfg, client_id)?, 16);
+    let filter = format!("{root}/application/+/device/+/event/up");
+    let received = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    loop {
+        match el.poll().await.context("no-op consumer")? {
+            Event::Incoming(Packet::ConnAck(_)) => {
+                client.subscribe(filter.clone(), QoS::AtLeastOnce).await?
+            }
+            Event::Incoming(Packet::Publish(_)) => {
+                if received.fetch_add(1, Ordering::Relaxed) + 1 == n as u64 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "broker drain stalled"
+        );
+    }
+    let took = started.elapsed();
+    // The session is not needed any more: end it.
+    client.disconnect().await?;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while el.poll().await.is_ok() {}
+    })
+    .await;
+    Ok(took)
+}
+
+/// COPY text rows for the uplinks and readings the messages carry (decoded as the
+/// pipeline would), and the reading count.
+async fn copy_rows(pool: &PgPool, msgs: &[Message]) -> anyhow::Result<(String, String, usize)> {
+    let devices = store::device::list_refs(pool).await?;
+    let by_eui: std::collections::HashMap<_, DeviceRef> = devices.into_iter().collect();
+    let (mut up, mut rd) = (String::new(), String::new());
+    let mut readings = 0;
+    let now = Utc::now();
+    for m in msgs {
+        let u = crate::ingest::parse(&m.topic, &m.payload).context("bench message")?;
+        let device = by_eui.get(&u.dev_eui).cloned();
+        let d = process::decode(u, device, now);
+        let u = &d.uplink;
+        let _ = writeln!(
+            up,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t\\\\x{}\t{}\t{}\t{}",
+            u.time.to_rfc3339(),
+            d.received_at.to_rfc3339(),
+            u.dedup_key,
+            u.lns,
+            d.device_id
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "\\N".into()),
+            u.dev_eui,
+            u.dev_addr.as_deref().unwrap_or("\\N"),
+            u.f_cnt
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "\\N".into()),
+            u.f_port,
+            hex::encode(&u.payload),
+            serde_json::to_string(&u.rx)?.replace('\\', "\\\\"),
+            d.outcome.as_str(),
+            d.readings.len(),
+        );
+        if let Some(id) = d.device_id {
+            for r in &d.readings {
+                let _ = writeln!(
+                    rd,
+                    "{}\t{id}\t{}\t{}",
+                    r.time.to_rfc3339(),
+                    r.metric.name(),
+                    r.value
+                );
+                readings += 1;
+            }
+        }
+    }
+    Ok((up, rd, readings))
+}
+
+async fn create_copy_tables(pool: &PgPool) -> anyhow::Result<()> {
+    drop_copy_tables(pool).await?;
+    sqlx::query(
+        "CREATE TABLE bench_copy_uplink (time timestamptz, received_at timestamptz, dedup_key text, lns text,
+         device_id bigint, dev_eui text, dev_addr text, f_cnt bigint, f_port smallint, payload bytea, rx jsonb,
+         outcome text, readings smallint)",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query("CREATE TABLE bench_copy_reading (time timestamptz, device_id bigint, metric text, value double precision)")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+async fn drop_copy_tables(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("DROP TABLE IF EXISTS bench_copy_uplink, bench_copy_reading")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// One COPY per table on one connection, in one transaction.
+async fn copy_in(pool: &PgPool, uplinks: &str, readings: &str) -> anyhow::Result<Duration> {
+    let mut conn = pool.acquire().await?;
+    let started = Instant::now();
+    sqlx::query("BEGIN").execute(&mut *conn).await?;
+    for (sql, data) in [
+        ("COPY bench_copy_uplink FROM STDIN", uplinks),
+        ("COPY bench_copy_reading FROM STDIN", readings),
+    ] {
+        let mut copy = conn.copy_in_raw(sql).await?;
+        for chunk in data.as_bytes().chunks(1 << 20) {
+            copy.send(chunk).await?;
+        }
+        copy.finish().await?;
+    }
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
+    Ok(started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_swapped_in_urls() {
+        assert_eq!(
+            database_url("postgres://postgres@127.0.0.1:5432/roc42", "roc42_bench").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/roc42_bench"
+        );
+        assert!(database_url("postgres://h/roc42", "x; drop").is_err());
+    }
 }

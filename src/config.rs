@@ -175,7 +175,7 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// `tracing` filter directives; env `ROC42_LOG` (or `RUST_LOG`). Default `info,rumqttd=off` (the demo's embedded broker is chatty).
+    /// `tracing` filter directives; env `ROC42_LOG` (or `RUST_LOG`). Default `info,rumqttd=off,sqlx::postgres::notice=warn` (the demo's embedded broker is chatty).
     pub filter: String,
     /// `text` for people, `json` for log collectors; env `ROC42_LOG_FORMAT`. Default `text`.
     pub format: LogFormat,
@@ -184,7 +184,7 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
-            filter: "info,rumqttd=off".into(),
+            filter: "info,rumqttd=off,sqlx::postgres::notice=warn".into(),
             format: LogFormat::Text,
         }
     }
