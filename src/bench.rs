@@ -13,8 +13,6 @@
 //! is not part of any timing.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -281,7 +279,7 @@ async fn drain_noop(
 ) -> anyhow::Result<Duration> {
     let (client, mut el) = AsyncClient::new(session_options(cfg, client_id)?, 16);
     let filter = format!("{root}/application/+/device/+/event/up");
-    let received = Arc::new(AtomicU64::new(0));
+    let mut received = 0usize;
     let started = Instant::now();
     loop {
         match el.poll().await.context("no-op consumer")? {
@@ -289,7 +287,8 @@ async fn drain_noop(
                 client.subscribe(filter.clone(), QoS::AtLeastOnce).await?
             }
             Event::Incoming(Packet::Publish(_)) => {
-                if received.fetch_add(1, Ordering::Relaxed) + 1 == n as u64 {
+                received += 1;
+                if received == n {
                     break;
                 }
             }
