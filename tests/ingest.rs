@@ -250,3 +250,89 @@ async fn receive_until(cfg: &roc42::config::Config, last: &str) -> Vec<String> {
     let _ = client.disconnect().await;
     topics
 }
+
+#[tokio::test]
+async fn a_database_refusing_writes_holds_the_acks_and_loses_nothing() {
+    let db = TestDb::new().await;
+    // New sessions on this database give up waiting for a lock after 100 ms: the writer
+    // then meets a transient error (55P03) on every attempt while the lock is held.
+    sqlx::query(&format!(
+        "ALTER DATABASE {} SET lock_timeout = '100ms'",
+        db.name
+    ))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let app_pool = roc42::store::connect(&roc42::config::DatabaseConfig {
+        url: db.url.clone(),
+        max_connections: 4,
+    })
+    .await
+    .unwrap();
+    let root = format!("it-{}", support::unique());
+    let cfg = support::config(&db, &root);
+    let mut fleet = simulate::fleet(5, 4);
+    simulate::register(&db.pool, &fleet).await.unwrap();
+    let mut lock = db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE reading IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    let errors_before = support::metric("roc42_batch_errors_total", "transient");
+    let app = TestApp::with_pool(&cfg, &app_pool).await;
+    let publisher = support::publisher().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let t0 = Utc::now() - TimeDelta::hours(1);
+    let mut readings = 0;
+    for i in 0..50 {
+        let d = &mut fleet[i % 5];
+        let model = d.model;
+        let ev = support::publish_uplink(
+            &publisher,
+            &root,
+            d,
+            t0 + TimeDelta::seconds(i as i64),
+            &mut rng,
+        )
+        .await;
+        readings += support::expected_readings(&ev, model).len() as i64;
+    }
+    support::eventually("the writer retrying", WAIT, || async {
+        (support::metric("roc42_batch_errors_total", "transient") >= errors_before + 2.0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM uplink").await,
+        0,
+        "a failed batch commits nothing"
+    );
+    let http = reqwest::get(app.url("/health")).await.unwrap();
+    assert!(
+        http.status().is_success(),
+        "the API stays up while writes fail"
+    );
+
+    lock.rollback().await.unwrap();
+    support::eventually(
+        "every uplink once the database accepts writes",
+        WAIT,
+        || async { (db.count("SELECT count(*) FROM uplink").await == 50).then_some(()) },
+    )
+    .await;
+    assert_eq!(db.count("SELECT count(*) FROM reading").await, readings);
+
+    // Acked once committed: nothing comes back after a restart of the session.
+    app.shutdown().await;
+    let sentinel = format!("{root}/application/x/device/00000000000000ff/event/up");
+    publisher
+        .publish(sentinel.clone(), b"sentinel".to_vec())
+        .await
+        .unwrap();
+    publisher.wait_acked(51, WAIT).await.unwrap();
+    assert_eq!(receive_until(&cfg, &sentinel).await, vec![sentinel]);
+    publisher.close().await;
+    app_pool.close().await;
+    db.drop_db().await;
+}

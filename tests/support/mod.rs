@@ -108,10 +108,14 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(cfg: &Config, db: &TestDb) -> Self {
-        let ingest = Ingest::start(cfg, db.pool.clone())
+        Self::with_pool(cfg, &db.pool).await
+    }
+
+    pub async fn with_pool(cfg: &Config, pool: &PgPool) -> Self {
+        let ingest = Ingest::start(cfg, pool.clone())
             .await
             .expect("start ingest");
-        let http = Http::start(cfg.http.addr, db.pool.clone())
+        let http = Http::start(cfg.http.addr, pool.clone())
             .await
             .expect("start API");
         Self { ingest, http }
@@ -183,6 +187,16 @@ pub fn expected_readings(event: &[u8], model: &str) -> Vec<(String, f64)> {
         .collect();
     r.sort_by(|a, b| a.0.cmp(&b.0));
     r
+}
+
+/// The sum of a Prometheus series' samples (all label sets) in this process.
+pub fn metric(name: &str, label: &str) -> f64 {
+    roc42::telemetry::metrics()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// A free TCP port on loopback.
