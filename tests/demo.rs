@@ -13,7 +13,7 @@ async fn the_demo_serves_simulated_readings_and_stops_cleanly() {
     let db = TestDb::new().await;
     let http_port = support::free_port();
     let broker_port = support::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roc42"))
+    let child = Command::new(env!("CARGO_BIN_EXE_roc42"))
         .args([
             "demo",
             "--devices",

@@ -79,6 +79,7 @@ async fn write(pool: &PgPool, batch: &mut [Record], abort: &CancellationToken) -
                     messages = batch.len(),
                     uplinks = stats.uplinks,
                     readings = stats.readings,
+                    ms = started.elapsed().as_millis() as u64,
                     "Batch committed."
                 );
                 return true;
