@@ -136,6 +136,9 @@ pub struct PipelineConfig {
     pub channel_capacity: usize,
     /// How long a device-registry lookup (hit or miss) is cached, in seconds. Default 30.
     pub device_cache_ttl_s: u64,
+    /// Batches written at once, each on its own connection (acks stay in arrival
+    /// order). Must be below `database.max_connections`. Default 2.
+    pub writers: usize,
 }
 
 impl Default for PipelineConfig {
@@ -145,6 +148,7 @@ impl Default for PipelineConfig {
             batch_max_wait_ms: 200,
             channel_capacity: 16384,
             device_cache_ttl_s: 30,
+            writers: 2,
         }
     }
 }
@@ -267,6 +271,11 @@ impl Config {
         }
         if self.pipeline.batch_max_uplinks == 0 {
             anyhow::bail!("pipeline.batch_max_uplinks must be at least 1");
+        }
+        if self.pipeline.writers == 0
+            || self.pipeline.writers >= self.database.max_connections as usize
+        {
+            anyhow::bail!("pipeline.writers must be at least 1 and below database.max_connections");
         }
         if self.pipeline.channel_capacity <= usize::from(self.mqtt.receive_maximum) {
             anyhow::bail!("pipeline.channel_capacity must exceed mqtt.receive_maximum");

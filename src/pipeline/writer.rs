@@ -7,10 +7,12 @@
 //! (a row the database refuses) is isolated by writing the records one by one; a record
 //! that still fails is kept in `ingest_rejected` with the error, so nothing is dropped.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -21,6 +23,11 @@ use crate::telemetry::names;
 
 /// Runs until `rx` closes (then flushes) or `abort` is cancelled while a write is being
 /// retried (then stops without acking: the broker redelivers). Cancels `drained` at the end.
+///
+/// Up to `cfg.writers` batches are written at once, each in its own transaction on its
+/// own connection, so the database works on one batch while the next is gathered and
+/// sent; acknowledgements still go out strictly in arrival order: a batch is acked only
+/// after every batch before it was.
 pub async fn run(
     mut rx: mpsc::Receiver<Record>,
     pool: PgPool,
@@ -29,30 +36,71 @@ pub async fn run(
     drained: CancellationToken,
 ) {
     let max = cfg.batch_max_uplinks;
+    let writers = cfg.writers.max(1);
     let mut batch: Vec<Record> = Vec::with_capacity(max);
+    let mut deadline = None;
+    let mut closed = false;
+    let mut in_flight: VecDeque<JoinHandle<(bool, Vec<Record>)>> = VecDeque::new();
     loop {
-        // Wait for the first record of the next batch.
-        if rx.recv_many(&mut batch, max).await == 0 {
+        let ready = !batch.is_empty()
+            && (batch.len() >= max || closed || deadline.is_some_and(|d| Instant::now() >= d));
+        if ready && in_flight.len() < writers {
+            let mut b = std::mem::replace(&mut batch, Vec::with_capacity(max));
+            let (pool, abort) = (pool.clone(), abort.clone());
+            in_flight.push_back(tokio::spawn(async move {
+                let ok = write(&pool, &mut b, &abort).await;
+                (ok, b)
+            }));
+            deadline = None;
+            continue;
+        }
+        if closed && batch.is_empty() && in_flight.is_empty() {
             break;
         }
-        let deadline = tokio::time::Instant::now() + cfg.batch_max_wait();
-        let mut closed = false;
-        while batch.len() < max {
-            let room = max - batch.len();
-            tokio::select! {
-                n = rx.recv_many(&mut batch, room) => if n == 0 { closed = true; break },
-                _ = tokio::time::sleep_until(deadline) => break,
+        let gather = !closed && batch.len() < max;
+        let room = max.saturating_sub(batch.len()).max(1);
+        let wait = deadline
+            .filter(|_| !ready)
+            .map(tokio::time::Instant::from_std);
+        tokio::select! {
+            done = async {
+                match in_flight.front_mut() {
+                    Some(h) => h.await,
+                    None => std::future::pending().await,
+                }
+            }, if !in_flight.is_empty() => {
+                in_flight.pop_front();
+                match done {
+                    Ok((true, records)) => {
+                        for record in records {
+                            record.into_ack().send().await;
+                        }
+                    }
+                    // Aborted (or the task failed): nothing after it may be acked either.
+                    Ok((false, _)) => break,
+                    Err(e) => {
+                        error!(error = %e, "Batch write task failed; stopping the writer without acking.");
+                        break;
+                    }
+                }
             }
+            n = rx.recv_many(&mut batch, room), if gather => {
+                if n == 0 {
+                    closed = true;
+                } else if deadline.is_none() {
+                    deadline = Some(Instant::now() + cfg.batch_max_wait());
+                }
+            }
+            _ = async {
+                match wait {
+                    Some(w) => tokio::time::sleep_until(w).await,
+                    None => std::future::pending().await,
+                }
+            }, if wait.is_some() => {}
         }
-        if !write(&pool, &mut batch, &abort).await {
-            break;
-        }
-        for record in batch.drain(..) {
-            record.into_ack().send().await;
-        }
-        if closed {
-            break;
-        }
+    }
+    for h in in_flight {
+        h.abort();
     }
     debug!("Writer done.");
     drained.cancel();

@@ -51,7 +51,10 @@ CREATE TABLE reading (
     value     double precision NOT NULL,
     UNIQUE (device_id, metric, time)
 );
-SELECT create_hypertable('reading', by_range('time', INTERVAL '7 days'));
+-- No default index on time alone: every query goes by device (the unique index leads
+-- with device_id), chunk exclusion needs no index, and one index less is ~a third less
+-- work per inserted row.
+SELECT create_hypertable('reading', by_range('time', INTERVAL '7 days'), create_default_indexes => false);
 
 -- Messages that could not be parsed (or that the database refused), raw, with the error.
 -- A message seen again (redelivered) bumps times_seen instead of adding a row.
