@@ -43,12 +43,7 @@ impl Ingest {
         let consumer = Consumer::new(&cfg.mqtt)?;
         let stop = CancellationToken::new();
         let consumer = tokio::spawn(consumer.run(tx, stop.clone(), pipeline.drained.clone()));
-        Ok(Self {
-            stop,
-            abort,
-            consumer,
-            pipeline,
-        })
+        Ok(Self { stop, abort, consumer, pipeline })
     }
 
     /// Graceful stop: no new messages, the last batch committed and acked.
@@ -76,19 +71,12 @@ pub struct Http {
 
 impl Http {
     pub async fn start(addr: SocketAddr, pool: PgPool) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listen on {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen on {addr}"))?;
         let addr = listener.local_addr()?;
-        let state = AppState {
-            pool,
-            metrics: telemetry::metrics().clone(),
-        };
+        let state = AppState { pool, metrics: telemetry::metrics().clone() };
         let stop = CancellationToken::new();
         let s = stop.clone();
-        let task = tokio::spawn(api::serve(listener, api::router(state), async move {
-            s.cancelled().await
-        }));
+        let task = tokio::spawn(api::serve(listener, api::router(state), async move { s.cancelled().await }));
         info!(%addr, "API listening.");
         Ok(Self { addr, stop, task })
     }

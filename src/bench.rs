@@ -50,16 +50,10 @@ struct Message {
 }
 
 pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        opts.uplinks > 0 && opts.devices > 0,
-        "uplinks and devices must be positive"
-    );
+    anyhow::ensure!(opts.uplinks > 0 && opts.devices > 0, "uplinks and devices must be positive");
     let url = database_url(&cfg.database.url, &opts.database)?;
     reset_database(&cfg.database.url, &opts.database).await?;
-    cfg.database = DatabaseConfig {
-        url,
-        ..cfg.database
-    };
+    cfg.database = DatabaseConfig { url, ..cfg.database };
     let pool = store::connect(&cfg.database).await?;
     store::migrate(&pool).await?;
     let mut fleet = simulate::fleet(opts.devices, 7);
@@ -107,10 +101,8 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     queue(&cfg, &session, &root, &msgs).await?;
     drop(msgs);
     create_copy_tables(&pool).await?;
-    let (broker_c, copy_c) = tokio::join!(
-        drain_noop(&cfg, &session, &root, n),
-        copy_in(&pool, &uplink_rows, &reading_rows)
-    );
+    let (broker_c, copy_c) =
+        tokio::join!(drain_noop(&cfg, &session, &root, n), copy_in(&pool, &uplink_rows, &reading_rows));
     let (broker_c, copy_c) = (broker_c?, copy_c?);
     let combined = broker_c.max(copy_c);
     println!(
@@ -134,19 +126,12 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     let mut last = 0;
     while last < n as i64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        last = sqlx::query_scalar("SELECT count(*) FROM uplink")
-            .fetch_one(&pool)
-            .await?;
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "pipeline stalled at {last} of {n} uplinks"
-        );
+        last = sqlx::query_scalar("SELECT count(*) FROM uplink").fetch_one(&pool).await?;
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "pipeline stalled at {last} of {n} uplinks");
     }
     let e2e = started.elapsed();
     ingest.shutdown().await;
-    let stored_readings: i64 = sqlx::query_scalar("SELECT count(*) FROM reading")
-        .fetch_one(&pool)
-        .await?;
+    let stored_readings: i64 = sqlx::query_scalar("SELECT count(*) FROM reading").fetch_one(&pool).await?;
     anyhow::ensure!(last == n as i64, "stored {last} uplinks, expected {n}");
     anyhow::ensure!(
         stored_readings == readings_per_run as i64,
@@ -180,17 +165,12 @@ fn ratio(e2e: Duration, ceiling: Duration) -> f64 {
 /// The configured server's URL with another database name.
 fn database_url(url: &str, database: &str) -> anyhow::Result<String> {
     anyhow::ensure!(
-        database
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "database name {database:?}: letters, digits and _ only"
     );
     let opts: PgConnectOptions = url.parse().context("parse database URL")?;
     let base = match opts.get_database() {
-        Some(db) => url
-            .rsplit_once(db)
-            .map(|(b, _)| b.to_owned())
-            .unwrap_or_else(|| format!("{url}/")),
+        Some(db) => url.rsplit_once(db).map(|(b, _)| b.to_owned()).unwrap_or_else(|| format!("{url}/")),
         None => format!("{}/", url.trim_end_matches('/')),
     };
     Ok(format!("{base}{database}"))
@@ -198,12 +178,8 @@ fn database_url(url: &str, database: &str) -> anyhow::Result<String> {
 
 async fn reset_database(url: &str, database: &str) -> anyhow::Result<()> {
     let admin_url = database_url(url, "postgres")?;
-    let admin = PgPool::connect(&admin_url)
-        .await
-        .context("connect to the postgres database")?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        .execute(&admin)
-        .await?;
+    let admin = PgPool::connect(&admin_url).await.context("connect to the postgres database")?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&admin).await?;
     admin.close().await;
     Ok(())
 }
@@ -217,10 +193,7 @@ fn generate(fleet: &mut [simulate::SimDevice], root: &str, n: usize) -> Vec<Mess
         .map(|i| {
             let d = &mut fleet[i % fleet.len()];
             let t = start + TimeDelta::seconds(i as i64);
-            Message {
-                topic: d.topic(&prefix),
-                payload: d.uplink_event(t, &mut rng),
-            }
+            Message { topic: d.topic(&prefix), payload: d.uplink_event(t, &mut rng) }
         })
         .collect()
 }
@@ -243,9 +216,7 @@ async fn queue(cfg: &Config, client_id: &str, root: &str, msgs: &[Message]) -> a
     let filter = format!("{root}/application/+/device/+/event/up");
     loop {
         match el.poll().await.context("bench session")? {
-            Event::Incoming(Packet::ConnAck(_)) => {
-                client.subscribe(filter.clone(), QoS::AtLeastOnce).await?
-            }
+            Event::Incoming(Packet::ConnAck(_)) => client.subscribe(filter.clone(), QoS::AtLeastOnce).await?,
             Event::Incoming(Packet::SubAck(_)) => break,
             _ => {}
         }
@@ -258,34 +229,23 @@ async fn queue(cfg: &Config, client_id: &str, root: &str, msgs: &[Message]) -> a
     }
     let publisher = Publisher::connect(&cfg.mqtt.url, &format!("{client_id}-pub"), 4096).await?;
     for m in msgs {
-        publisher
-            .publish(m.topic.clone(), m.payload.clone())
-            .await?;
+        publisher.publish(m.topic.clone(), m.payload.clone()).await?;
     }
-    publisher
-        .wait_acked(msgs.len() as u64, Duration::from_secs(300))
-        .await?;
+    publisher.wait_acked(msgs.len() as u64, Duration::from_secs(300)).await?;
     publisher.close().await;
     Ok(())
 }
 
 /// Resumes `client_id`'s session and acknowledges everything as it arrives; returns the
 /// time from the connection to the `n`th message.
-async fn drain_noop(
-    cfg: &Config,
-    client_id: &str,
-    root: &str,
-    n: usize,
-) -> anyhow::Result<Duration> {
+async fn drain_noop(cfg: &Config, client_id: &str, root: &str, n: usize) -> anyhow::Result<Duration> {
     let (client, mut el) = AsyncClient::new(session_options(cfg, client_id)?, 16);
     let filter = format!("{root}/application/+/device/+/event/up");
     let mut received = 0usize;
     let started = Instant::now();
     loop {
         match el.poll().await.context("no-op consumer")? {
-            Event::Incoming(Packet::ConnAck(_)) => {
-                client.subscribe(filter.clone(), QoS::AtLeastOnce).await?
-            }
+            Event::Incoming(Packet::ConnAck(_)) => client.subscribe(filter.clone(), QoS::AtLeastOnce).await?,
             Event::Incoming(Packet::Publish(_)) => {
                 received += 1;
                 if received == n {
@@ -294,18 +254,12 @@ async fn drain_noop(
             }
             _ => {}
         }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "broker drain stalled"
-        );
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "broker drain stalled");
     }
     let took = started.elapsed();
     // The session is not needed any more: end it.
     client.disconnect().await?;
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while el.poll().await.is_ok() {}
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async { while el.poll().await.is_ok() {} }).await;
     Ok(took)
 }
 
@@ -329,14 +283,10 @@ async fn copy_rows(pool: &PgPool, msgs: &[Message]) -> anyhow::Result<(String, S
             d.received_at.to_rfc3339(),
             u.dedup_key,
             u.lns,
-            d.device_id
-                .map(|i| i.to_string())
-                .unwrap_or_else(|| "\\N".into()),
+            d.device_id.map(|i| i.to_string()).unwrap_or_else(|| "\\N".into()),
             u.dev_eui,
             u.dev_addr.as_deref().unwrap_or("\\N"),
-            u.f_cnt
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "\\N".into()),
+            u.f_cnt.map(|c| c.to_string()).unwrap_or_else(|| "\\N".into()),
             u.f_port,
             hex::encode(&u.payload),
             serde_json::to_string(&u.rx)?.replace('\\', "\\\\"),
@@ -345,13 +295,7 @@ async fn copy_rows(pool: &PgPool, msgs: &[Message]) -> anyhow::Result<(String, S
         );
         if let Some(id) = d.device_id {
             for r in &d.readings {
-                let _ = writeln!(
-                    rd,
-                    "{}\t{id}\t{}\t{}",
-                    r.time.to_rfc3339(),
-                    r.metric.name(),
-                    r.value
-                );
+                let _ = writeln!(rd, "{}\t{id}\t{}\t{}", r.time.to_rfc3339(), r.metric.name(), r.value);
                 readings += 1;
             }
         }
@@ -368,16 +312,16 @@ async fn create_copy_tables(pool: &PgPool) -> anyhow::Result<()> {
     )
     .execute(pool)
     .await?;
-    sqlx::query("CREATE TABLE bench_copy_reading (time timestamptz, device_id bigint, metric text, value double precision)")
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "CREATE TABLE bench_copy_reading (time timestamptz, device_id bigint, metric text, value double precision)",
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
 async fn drop_copy_tables(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::query("DROP TABLE IF EXISTS bench_copy_uplink, bench_copy_reading")
-        .execute(pool)
-        .await?;
+    sqlx::query("DROP TABLE IF EXISTS bench_copy_uplink, bench_copy_reading").execute(pool).await?;
     Ok(())
 }
 
@@ -386,10 +330,9 @@ async fn copy_in(pool: &PgPool, uplinks: &str, readings: &str) -> anyhow::Result
     let mut conn = pool.acquire().await?;
     let started = Instant::now();
     sqlx::query("BEGIN").execute(&mut *conn).await?;
-    for (sql, data) in [
-        ("COPY bench_copy_uplink FROM STDIN", uplinks),
-        ("COPY bench_copy_reading FROM STDIN", readings),
-    ] {
+    for (sql, data) in
+        [("COPY bench_copy_uplink FROM STDIN", uplinks), ("COPY bench_copy_reading FROM STDIN", readings)]
+    {
         let mut copy = conn.copy_in_raw(sql).await?;
         for chunk in data.as_bytes().chunks(1 << 20) {
             copy.send(chunk).await?;

@@ -33,10 +33,7 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            url: "postgres://postgres@127.0.0.1:5432/roc42".into(),
-            max_connections: 8,
-        }
+        Self { url: "postgres://postgres@127.0.0.1:5432/roc42".into(), max_connections: 8 }
     }
 }
 
@@ -101,20 +98,12 @@ impl MqttConfig {
 
 /// Splits `mqtt://host:port` (or `tcp://`, or a bare `host:port`) into host and port.
 pub fn broker_host_port(url: &str) -> anyhow::Result<(String, u16)> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .unwrap_or(url)
-        .trim_end_matches('/');
+    let rest = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")).unwrap_or(url).trim_end_matches('/');
     if rest.contains("://") {
         anyhow::bail!("unsupported broker URL scheme in {url:?} (use mqtt://host:port)");
     }
     let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .with_context(|| format!("bad port in broker URL {url:?}"))?,
-        ),
+        Some((h, p)) => (h, p.parse::<u16>().with_context(|| format!("bad port in broker URL {url:?}"))?),
         None => (rest, 1883),
     };
     if host.is_empty() {
@@ -169,9 +158,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        }
+        Self { addr: SocketAddr::from(([127, 0, 0, 1], 8080)) }
     }
 }
 
@@ -187,10 +174,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            filter: "info,rumqttd=off,sqlx::postgres::notice=warn".into(),
-            format: LogFormat::Text,
-        }
+        Self { filter: "info,rumqttd=off,sqlx::postgres::notice=warn".into(), format: LogFormat::Text }
     }
 }
 
@@ -206,8 +190,7 @@ impl Config {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         let mut cfg = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("read config {}", p.display()))?;
+                let text = std::fs::read_to_string(p).with_context(|| format!("read config {}", p.display()))?;
                 Self::from_toml(&text).with_context(|| format!("parse config {}", p.display()))?
             }
             None => Self::default(),
@@ -242,9 +225,7 @@ impl Config {
             self.mqtt.password = Some(v);
         }
         if let Some(v) = var("ROC42_HTTP_ADDR") {
-            self.http.addr = v
-                .parse()
-                .with_context(|| format!("ROC42_HTTP_ADDR={v:?} is not host:port"))?;
+            self.http.addr = v.parse().with_context(|| format!("ROC42_HTTP_ADDR={v:?} is not host:port"))?;
         }
         if let Some(v) = var("ROC42_LOG").or_else(|| var("RUST_LOG")) {
             self.log.filter = v;
@@ -262,9 +243,7 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         self.mqtt.host_port()?;
         if self.mqtt.client_id.is_empty() {
-            anyhow::bail!(
-                "mqtt.client_id must not be empty: the persistent session needs a stable id"
-            );
+            anyhow::bail!("mqtt.client_id must not be empty: the persistent session needs a stable id");
         }
         if self.mqtt.receive_maximum == 0 {
             anyhow::bail!("mqtt.receive_maximum must be at least 1");
@@ -272,9 +251,7 @@ impl Config {
         if self.pipeline.batch_max_uplinks == 0 {
             anyhow::bail!("pipeline.batch_max_uplinks must be at least 1");
         }
-        if self.pipeline.writers == 0
-            || self.pipeline.writers >= self.database.max_connections as usize
-        {
+        if self.pipeline.writers == 0 || self.pipeline.writers >= self.database.max_connections as usize {
             anyhow::bail!("pipeline.writers must be at least 1 and below database.max_connections");
         }
         if self.pipeline.channel_capacity <= usize::from(self.mqtt.receive_maximum) {
@@ -315,26 +292,15 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        assert_eq!(
-            cfg.mqtt.host_port().unwrap(),
-            ("broker.example".into(), 1884)
-        );
-        assert_eq!(
-            cfg.mqtt.subscription(),
-            "$share/roc42/application/+/device/+/event/up"
-        );
+        assert_eq!(cfg.mqtt.host_port().unwrap(), ("broker.example".into(), 1884));
+        assert_eq!(cfg.mqtt.subscription(), "$share/roc42/application/+/device/+/event/up");
         assert_eq!(cfg.http.addr.port(), 9000);
-        assert!(cfg
-            .apply_env(|k| (k == "ROC42_HTTP_ADDR").then(|| "nope".into()))
-            .is_err());
+        assert!(cfg.apply_env(|k| (k == "ROC42_HTTP_ADDR").then(|| "nope".into())).is_err());
     }
 
     #[test]
     fn broker_urls() {
-        assert_eq!(
-            broker_host_port("mqtt://127.0.0.1:1883").unwrap(),
-            ("127.0.0.1".into(), 1883)
-        );
+        assert_eq!(broker_host_port("mqtt://127.0.0.1:1883").unwrap(), ("127.0.0.1".into(), 1883));
         assert_eq!(broker_host_port("tcp://h/").unwrap(), ("h".into(), 1883));
         assert!(broker_host_port("mqtts://h:8883").is_err());
         assert!(broker_host_port("mqtt://:1883").is_err());

@@ -50,17 +50,11 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
     let sample = &fleet[0];
     let base = format!("http://{}", http.addr);
     println!();
-    println!(
-        "roc42 demo is running ({} devices, {} uplinks/s, broker {mqtt_url}).",
-        opts.devices, opts.rate
-    );
+    println!("roc42 demo is running ({} devices, {} uplinks/s, broker {mqtt_url}).", opts.devices, opts.rate);
     println!("  health        {base}/health");
     println!("  devices       {base}/api/v1/devices");
     println!("  a device      {base}/api/v1/devices/{}", sample.dev_eui);
-    println!(
-        "  its CO2       {base}/api/v1/devices/{}/readings?metric=air.co2",
-        sample.dev_eui
-    );
+    println!("  its CO2       {base}/api/v1/devices/{}/readings?metric=air.co2", sample.dev_eui);
     println!("  models        {base}/api/v1/models");
     println!("  API document  {base}/openapi.json");
     println!("  metrics       {base}/metrics");
@@ -99,12 +93,8 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
 
 /// Starts rumqttd on `addr` (MQTT 5) in background threads.
 fn start_embedded_broker(addr: SocketAddr) -> anyhow::Result<()> {
-    std::net::TcpListener::bind(addr).with_context(|| {
-        format!(
-            "port {} is taken; pass --mqtt-url or --broker-port",
-            addr.port()
-        )
-    })?;
+    std::net::TcpListener::bind(addr)
+        .with_context(|| format!("port {} is taken; pass --mqtt-url or --broker-port", addr.port()))?;
     let text = format!(
         r#"
 id = 0

@@ -23,9 +23,7 @@ impl FromStr for DevEui {
         if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(InvalidDevEui(s.to_owned()));
         }
-        u64::from_str_radix(&hex, 16)
-            .map(DevEui)
-            .map_err(|_| InvalidDevEui(s.to_owned()))
+        u64::from_str_radix(&hex, 16).map(DevEui).map_err(|_| InvalidDevEui(s.to_owned()))
     }
 }
 

@@ -12,11 +12,7 @@ use roc42::{app, bench, demo, simulate, store, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(
-    name = "roc42",
-    version,
-    about = "LoRaWAN application backend: MQTT ingest, decoders, TimescaleDB, HTTP API"
-)]
+#[command(name = "roc42", version, about = "LoRaWAN application backend: MQTT ingest, decoders, TimescaleDB, HTTP API")]
 struct Cli {
     /// Configuration file (TOML); see deploy/config/example.toml. Environment variables
     /// override it.
@@ -129,10 +125,7 @@ fn main() -> ExitCode {
     };
     telemetry::init_logs(&cfg.log);
     telemetry::metrics();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: start runtime: {e}");
@@ -157,15 +150,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             pool.close().await;
             Ok(())
         }
-        Command::Simulate {
-            devices,
-            rate,
-            count,
-            backfill_hours,
-            register,
-            topic_prefix,
-            seed,
-        } => {
+        Command::Simulate { devices, rate, count, backfill_hours, register, topic_prefix, seed } => {
             let mut fleet = simulate::fleet(devices, seed);
             if register {
                 let pool = app::database(&cfg).await?;
@@ -190,14 +175,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             println!("published {n} uplinks");
             Ok(())
         }
-        Command::Demo {
-            mqtt_url,
-            broker_port,
-            devices,
-            rate,
-            backfill_hours,
-            duration_s,
-        } => {
+        Command::Demo { mqtt_url, broker_port, devices, rate, backfill_hours, duration_s } => {
             let opts = demo::DemoOptions {
                 mqtt_url,
                 embedded_port: broker_port,
@@ -209,27 +187,14 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             demo::run(cfg, opts).await
         }
         Command::Bench(opts) => bench::run(cfg, opts).await,
-        Command::Devices(DevicesCommand::Add {
-            dev_eui,
-            name,
-            model,
-            commune,
-        }) => {
+        Command::Devices(DevicesCommand::Add { dev_eui, name, model, commune }) => {
             if roc42_decoders::model::get(&model).is_none() {
                 anyhow::bail!("unknown model {model:?}; `roc42 models` lists them");
             }
             let pool = app::database(&cfg).await?;
-            let d = store::device::upsert(
-                &pool,
-                &store::device::NewDevice {
-                    dev_eui,
-                    name,
-                    model,
-                    commune,
-                },
-            )
-            .await
-            .context("register device")?;
+            let d = store::device::upsert(&pool, &store::device::NewDevice { dev_eui, name, model, commune })
+                .await
+                .context("register device")?;
             println!("{}", serde_json::to_string(&d)?);
             Ok(())
         }
@@ -258,13 +223,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
                     });
                     println!("{v}");
                 } else {
-                    println!(
-                        "{:<24} {:<10} {:<14} {}",
-                        m.id,
-                        m.vendor,
-                        m.model,
-                        m.category.as_str()
-                    );
+                    println!("{:<24} {:<10} {:<14} {}", m.id, m.vendor, m.model, m.category.as_str());
                 }
             }
             Ok(())

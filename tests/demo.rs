@@ -14,17 +14,7 @@ async fn the_demo_serves_simulated_readings_and_stops_cleanly() {
     let http_port = support::free_port();
     let broker_port = support::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_roc42"))
-        .args([
-            "demo",
-            "--devices",
-            "8",
-            "--rate",
-            "20",
-            "--backfill-hours",
-            "2",
-            "--duration-s",
-            "10",
-        ])
+        .args(["demo", "--devices", "8", "--rate", "20", "--backfill-hours", "2", "--duration-s", "10"])
         .args(["--broker-port", &broker_port.to_string()])
         .env("DATABASE_URL", &db.url)
         .env("ROC42_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
@@ -37,48 +27,31 @@ async fn the_demo_serves_simulated_readings_and_stops_cleanly() {
     let base = format!("http://127.0.0.1:{http_port}");
 
     // Every simulated device gets readings: 2 hours of history, 8 per device, then live.
-    let devices: Value = support::eventually(
-        "the demo's devices with readings",
-        Duration::from_secs(30),
-        || {
-            let url = format!("{base}/api/v1/devices");
-            async move {
-                let v: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
-                let all_seen = v["devices"]
-                    .as_array()?
-                    .iter()
-                    .all(|d| d["last_seen_at"].is_string());
-                (v["total"] == 8 && all_seen).then_some(v)
-            }
-        },
-    )
+    let devices: Value = support::eventually("the demo's devices with readings", Duration::from_secs(30), || {
+        let url = format!("{base}/api/v1/devices");
+        async move {
+            let v: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            let all_seen = v["devices"].as_array()?.iter().all(|d| d["last_seen_at"].is_string());
+            (v["total"] == 8 && all_seen).then_some(v)
+        }
+    })
     .await;
-    let first = devices["devices"][0]["dev_eui"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let readings: Value =
-        support::eventually("a device's history", Duration::from_secs(30), || {
-            let url = format!("{base}/api/v1/devices/{first}/readings?metric=air.co2");
-            async move {
-                let v: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
-                (v["readings"].as_array()?.len() >= 8).then_some(v)
-            }
-        })
-        .await;
+    let first = devices["devices"][0]["dev_eui"].as_str().unwrap().to_owned();
+    let readings: Value = support::eventually("a device's history", Duration::from_secs(30), || {
+        let url = format!("{base}/api/v1/devices/{first}/readings?metric=air.co2");
+        async move {
+            let v: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            (v["readings"].as_array()?.len() >= 8).then_some(v)
+        }
+    })
+    .await;
     let co2 = readings["readings"][0]["value"].as_f64().unwrap();
     assert!((350.0..2500.0).contains(&co2), "plausible CO2: {co2}");
 
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
     assert!(out.status.success(), "demo exited with {}", out.status);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("roc42 demo is running"), "{stdout}");
-    assert!(
-        stdout.contains(&format!("{base}/api/v1/devices")),
-        "it prints where to look: {stdout}"
-    );
+    assert!(stdout.contains(&format!("{base}/api/v1/devices")), "it prints where to look: {stdout}");
     db.drop_db().await;
 }

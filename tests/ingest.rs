@@ -24,10 +24,7 @@ async fn uplinks_from_the_broker_appear_as_readings_through_the_api() {
     let app = TestApp::start(&cfg, &db).await;
     let publisher = support::publisher().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-    let t = Utc::now()
-        .duration_trunc(TimeDelta::milliseconds(1))
-        .unwrap()
-        - TimeDelta::minutes(5);
+    let t = Utc::now().duration_trunc(TimeDelta::milliseconds(1)).unwrap() - TimeDelta::minutes(5);
     let mut events = Vec::new();
     for d in fleet.iter_mut() {
         let ev = support::publish_uplink(&publisher, &root, d, t, &mut rng).await;
@@ -54,25 +51,12 @@ async fn uplinks_from_the_broker_appear_as_readings_through_the_api() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| {
-                (
-                    r["metric"].as_str().unwrap().to_owned(),
-                    r["value"].as_f64().unwrap(),
-                )
-            })
+            .map(|r| (r["metric"].as_str().unwrap().to_owned(), r["value"].as_f64().unwrap()))
             .collect();
         got.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(got, want, "{model}");
         for r in body["readings"].as_array().unwrap() {
-            assert_eq!(
-                r["time"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<chrono::DateTime<Utc>>()
-                    .unwrap(),
-                t,
-                "network time kept"
-            );
+            assert_eq!(r["time"].as_str().unwrap().parse::<chrono::DateTime<Utc>>().unwrap(), t, "network time kept");
             assert!(!r["unit"].as_str().unwrap().is_empty());
         }
     }
@@ -87,22 +71,9 @@ async fn uplinks_from_the_broker_appear_as_readings_through_the_api() {
     assert_eq!(f_cnt, 1);
     assert!(rx[0]["gateway_id"].as_str().is_some() && rx[0]["rssi"].as_i64().is_some());
     // And the device says when it was last seen.
-    let dev: Value = http
-        .get(app.url(&format!("/api/v1/devices/{}", events[0].0)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        dev["last_seen_at"]
-            .as_str()
-            .unwrap()
-            .parse::<chrono::DateTime<Utc>>()
-            .unwrap(),
-        t
-    );
+    let dev: Value =
+        http.get(app.url(&format!("/api/v1/devices/{}", events[0].0))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(dev["last_seen_at"].as_str().unwrap().parse::<chrono::DateTime<Utc>>().unwrap(), t);
     assert!(!dev["latest"].as_array().unwrap().is_empty());
 
     publisher.close().await;
@@ -123,34 +94,20 @@ async fn malformed_and_unknown_messages_are_kept_acked_and_do_not_stop_the_consu
     let topic = |eui: &str| format!("{root}/application/x/device/{eui}/event/up");
 
     // 1. Not JSON.
-    publisher
-        .publish(
-            topic("0000000000000001"),
-            b"{\"deduplicationId\": oops".to_vec(),
-        )
-        .await
-        .unwrap();
+    publisher.publish(topic("0000000000000001"), b"{\"deduplicationId\": oops".to_vec()).await.unwrap();
     // 2. JSON, but not an uplink event (no deviceInfo).
-    publisher
-        .publish(topic("0000000000000002"), br#"{"hello":"world"}"#.to_vec())
-        .await
-        .unwrap();
+    publisher.publish(topic("0000000000000002"), br#"{"hello":"world"}"#.to_vec()).await.unwrap();
     // 3. A known device whose frame is truncated.
     let known = fleet[0].dev_eui;
-    let mut bad: Value =
-        serde_json::from_slice(&fleet[0].uplink_event(Utc::now(), &mut rng)).unwrap();
+    let mut bad: Value = serde_json::from_slice(&fleet[0].uplink_event(Utc::now(), &mut rng)).unwrap();
     bad["data"] = Value::String("Bw==".into()); // 0x07: a CO2 field with no value
     bad["deduplicationId"] = Value::String(uuid::Uuid::new_v4().to_string());
-    publisher
-        .publish(topic(&known.to_string()), serde_json::to_vec(&bad).unwrap())
-        .await
-        .unwrap();
+    publisher.publish(topic(&known.to_string()), serde_json::to_vec(&bad).unwrap()).await.unwrap();
     // 4. An unknown device.
     let unknown = fleet[1].dev_eui;
     support::publish_uplink(&publisher, &root, &mut fleet[1], Utc::now(), &mut rng).await;
     // 5. A good uplink after all that: the consumer must still be going.
-    let good =
-        support::publish_uplink(&publisher, &root, &mut fleet[0], Utc::now(), &mut rng).await;
+    let good = support::publish_uplink(&publisher, &root, &mut fleet[0], Utc::now(), &mut rng).await;
     let want = support::expected_readings(&good, fleet[0].model).len() as i64;
 
     support::eventually("the good uplink's readings", WAIT, || async {
@@ -177,20 +134,12 @@ async fn malformed_and_unknown_messages_are_kept_acked_and_do_not_stop_the_consu
             .unwrap();
     assert_eq!(outcomes.len(), 3);
     assert!(outcomes.contains(&(unknown.to_string(), "unknown_device".into(), None)));
-    let failed = outcomes
-        .iter()
-        .find(|o| o.1 == "decode_failed")
-        .expect("decode_failed uplink");
+    let failed = outcomes.iter().find(|o| o.1 == "decode_failed").expect("decode_failed uplink");
     assert_eq!(failed.0, known.to_string());
     assert!(failed.2.as_deref().unwrap().contains("too short"));
 
     // Operators see the rejected messages through the API.
-    let rejected: Value = reqwest::get(app.url("/api/v1/ingest/rejected"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rejected: Value = reqwest::get(app.url("/api/v1/ingest/rejected")).await.unwrap().json().await.unwrap();
     assert_eq!(rejected.as_array().unwrap().len(), 2);
     assert!(rejected[0]["payload_hex"].as_str().is_some());
 
@@ -198,17 +147,10 @@ async fn malformed_and_unknown_messages_are_kept_acked_and_do_not_stop_the_consu
     // published since arrives (anything unacked would come first).
     app.shutdown().await;
     let sentinel = topic("00000000000000ff");
-    publisher
-        .publish(sentinel.clone(), b"sentinel".to_vec())
-        .await
-        .unwrap();
+    publisher.publish(sentinel.clone(), b"sentinel".to_vec()).await.unwrap();
     publisher.wait_acked(6, WAIT).await.unwrap();
     let received = receive_until(&cfg, &sentinel).await;
-    assert_eq!(
-        received,
-        vec![sentinel],
-        "messages were redelivered: not acked"
-    );
+    assert_eq!(received, vec![sentinel], "messages were redelivered: not acked");
 
     publisher.close().await;
     db.drop_db().await;
@@ -218,19 +160,14 @@ async fn malformed_and_unknown_messages_are_kept_acked_and_do_not_stop_the_consu
 async fn receive_until(cfg: &roc42::config::Config, last: &str) -> Vec<String> {
     let (host, port) = cfg.mqtt.host_port().unwrap();
     let mut o = MqttOptions::new(cfg.mqtt.client_id.clone(), host, port);
-    o.set_clean_start(false)
-        .set_session_expiry_interval(Some(60))
-        .set_manual_acks(false);
+    o.set_clean_start(false).set_session_expiry_interval(Some(60)).set_manual_acks(false);
     let (client, mut el) = AsyncClient::new(o, 10);
     let mut topics = Vec::new();
     let done = tokio::time::timeout(WAIT, async {
         loop {
             match el.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    client
-                        .subscribe(cfg.mqtt.subscription(), QoS::AtLeastOnce)
-                        .await
-                        .unwrap();
+                    client.subscribe(cfg.mqtt.subscription(), QoS::AtLeastOnce).await.unwrap();
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let t = String::from_utf8_lossy(&p.topic).into_owned();
@@ -256,28 +193,16 @@ async fn a_database_refusing_writes_holds_the_acks_and_loses_nothing() {
     let db = TestDb::new().await;
     // New sessions on this database give up waiting for a lock after 100 ms: the writer
     // then meets a transient error (55P03) on every attempt while the lock is held.
-    sqlx::query(&format!(
-        "ALTER DATABASE {} SET lock_timeout = '100ms'",
-        db.name
-    ))
-    .execute(&db.pool)
-    .await
-    .unwrap();
-    let app_pool = roc42::store::connect(&roc42::config::DatabaseConfig {
-        url: db.url.clone(),
-        max_connections: 4,
-    })
-    .await
-    .unwrap();
+    sqlx::query(&format!("ALTER DATABASE {} SET lock_timeout = '100ms'", db.name)).execute(&db.pool).await.unwrap();
+    let app_pool = roc42::store::connect(&roc42::config::DatabaseConfig { url: db.url.clone(), max_connections: 4 })
+        .await
+        .unwrap();
     let root = format!("it-{}", support::unique());
     let cfg = support::config(&db, &root);
     let mut fleet = simulate::fleet(5, 4);
     simulate::register(&db.pool, &fleet).await.unwrap();
     let mut lock = db.pool.begin().await.unwrap();
-    sqlx::query("LOCK TABLE reading IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    sqlx::query("LOCK TABLE reading IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
 
     let errors_before = support::metric("roc42_batch_errors_total", "transient");
     let app = TestApp::with_pool(&cfg, &app_pool).await;
@@ -288,48 +213,28 @@ async fn a_database_refusing_writes_holds_the_acks_and_loses_nothing() {
     for i in 0..50 {
         let d = &mut fleet[i % 5];
         let model = d.model;
-        let ev = support::publish_uplink(
-            &publisher,
-            &root,
-            d,
-            t0 + TimeDelta::seconds(i as i64),
-            &mut rng,
-        )
-        .await;
+        let ev = support::publish_uplink(&publisher, &root, d, t0 + TimeDelta::seconds(i as i64), &mut rng).await;
         readings += support::expected_readings(&ev, model).len() as i64;
     }
     support::eventually("the writer retrying", WAIT, || async {
-        (support::metric("roc42_batch_errors_total", "transient") >= errors_before + 2.0)
-            .then_some(())
+        (support::metric("roc42_batch_errors_total", "transient") >= errors_before + 2.0).then_some(())
     })
     .await;
-    assert_eq!(
-        db.count("SELECT count(*) FROM uplink").await,
-        0,
-        "a failed batch commits nothing"
-    );
+    assert_eq!(db.count("SELECT count(*) FROM uplink").await, 0, "a failed batch commits nothing");
     let http = reqwest::get(app.url("/health")).await.unwrap();
-    assert!(
-        http.status().is_success(),
-        "the API stays up while writes fail"
-    );
+    assert!(http.status().is_success(), "the API stays up while writes fail");
 
     lock.rollback().await.unwrap();
-    support::eventually(
-        "every uplink once the database accepts writes",
-        WAIT,
-        || async { (db.count("SELECT count(*) FROM uplink").await == 50).then_some(()) },
-    )
+    support::eventually("every uplink once the database accepts writes", WAIT, || async {
+        (db.count("SELECT count(*) FROM uplink").await == 50).then_some(())
+    })
     .await;
     assert_eq!(db.count("SELECT count(*) FROM reading").await, readings);
 
     // Acked once committed: nothing comes back after a restart of the session.
     app.shutdown().await;
     let sentinel = format!("{root}/application/x/device/00000000000000ff/event/up");
-    publisher
-        .publish(sentinel.clone(), b"sentinel".to_vec())
-        .await
-        .unwrap();
+    publisher.publish(sentinel.clone(), b"sentinel".to_vec()).await.unwrap();
     publisher.wait_acked(51, WAIT).await.unwrap();
     assert_eq!(receive_until(&cfg, &sentinel).await, vec![sentinel]);
     publisher.close().await;

@@ -54,10 +54,7 @@ impl Serve {
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn roc42 serve");
-        Self {
-            child,
-            http: format!("http://127.0.0.1:{port}"),
-        }
+        Self { child, http: format!("http://127.0.0.1:{port}") }
     }
 
     /// A counter from the child's /metrics (0 until it is up).
@@ -66,10 +63,7 @@ impl Serve {
             return 0.0;
         };
         let text = resp.text().await.unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
     }
 
     fn kill(mut self) {
@@ -82,10 +76,7 @@ impl Serve {
         // Its signal handler is in place once it serves.
         wait_connected(&self).await;
         let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
         assert!(status.success());
         let exit = tokio::task::block_in_place(|| self.child.wait()).unwrap();
         assert!(exit.success(), "roc42 serve exited with {exit}");
@@ -120,26 +111,10 @@ async fn assert_exactly_once(db: &TestDb, uplinks: i64, readings: i64) {
         (db.count("SELECT count(*) FROM reading").await >= readings).then_some(())
     })
     .await;
-    assert_eq!(
-        db.count("SELECT count(*) FROM uplink").await,
-        uplinks,
-        "uplinks stored exactly once"
-    );
-    assert_eq!(
-        db.count("SELECT count(DISTINCT dedup_key) FROM uplink")
-            .await,
-        uplinks
-    );
-    assert_eq!(
-        db.count("SELECT count(*) FROM reading").await,
-        readings,
-        "readings stored exactly once"
-    );
-    assert_eq!(
-        db.count("SELECT count(*) FROM uplink WHERE outcome <> 'decoded'")
-            .await,
-        0
-    );
+    assert_eq!(db.count("SELECT count(*) FROM uplink").await, uplinks, "uplinks stored exactly once");
+    assert_eq!(db.count("SELECT count(DISTINCT dedup_key) FROM uplink").await, uplinks);
+    assert_eq!(db.count("SELECT count(*) FROM reading").await, readings, "readings stored exactly once");
+    assert_eq!(db.count("SELECT count(*) FROM uplink WHERE outcome <> 'decoded'").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,11 +134,7 @@ async fn killed_before_commit_then_restarted_stores_everything_exactly_once() {
         (serve.metric("roc42_ingest_received_total").await >= n as f64).then_some(())
     })
     .await;
-    assert_eq!(
-        db.count("SELECT count(*) FROM uplink").await,
-        0,
-        "nothing committed before the kill"
-    );
+    assert_eq!(db.count("SELECT count(*) FROM uplink").await, 0, "nothing committed before the kill");
     serve.kill();
 
     let serve = Serve::start(&db, &client_id, &root, 50);

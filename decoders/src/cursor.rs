@@ -26,15 +26,11 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or(DecodeError::TooShort {
-                offset: self.pos,
-                needed: n,
-                len: self.bytes.len(),
-            })?;
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(DecodeError::TooShort {
+            offset: self.pos,
+            needed: n,
+            len: self.bytes.len(),
+        })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -80,14 +76,7 @@ mod tests {
     fn short_read_reports_offset_and_need() {
         let mut c = Cursor::new(&[1, 2, 3]);
         assert_eq!(c.u16_le(), Ok(0x0201));
-        assert_eq!(
-            c.u16_le(),
-            Err(DecodeError::TooShort {
-                offset: 2,
-                needed: 2,
-                len: 3
-            })
-        );
+        assert_eq!(c.u16_le(), Err(DecodeError::TooShort { offset: 2, needed: 2, len: 3 }));
         assert_eq!(c.u8(), Ok(3));
         assert!(c.is_empty());
     }

@@ -34,11 +34,7 @@ pub struct Reading {
 impl Reading {
     /// A live reading, measured when the frame was sent.
     pub fn now(metric: Metric, value: f64) -> Self {
-        Self {
-            metric,
-            value,
-            age: Duration::ZERO,
-        }
+        Self { metric, value, age: Duration::ZERO }
     }
 }
 
@@ -50,11 +46,7 @@ pub enum DecodeError {
     UnknownModel(String),
     /// The frame ended before a field did.
     #[error("frame too short: needed {needed} bytes at offset {offset}, have {len}")]
-    TooShort {
-        offset: usize,
-        needed: usize,
-        len: usize,
-    },
+    TooShort { offset: usize, needed: usize, len: usize },
     /// The model sends nothing on this FPort.
     #[error("unknown FPort {0} for this model")]
     UnknownPort(u8),
@@ -79,11 +71,7 @@ pub fn decode(model: &str, f_port: u8, bytes: &[u8]) -> Result<Vec<Reading>, Dec
 }
 
 /// Decodes with an already resolved model (saves the lookup on the hot path).
-pub fn decode_with(
-    info: &ModelInfo,
-    f_port: u8,
-    bytes: &[u8],
-) -> Result<Vec<Reading>, DecodeError> {
+pub fn decode_with(info: &ModelInfo, f_port: u8, bytes: &[u8]) -> Result<Vec<Reading>, DecodeError> {
     let mut out = Readings::default();
     (info.decoder)(f_port, bytes, &mut out)?;
     Ok(out.0)
@@ -100,11 +88,7 @@ impl Readings {
     }
 
     pub(crate) fn push_aged(&mut self, metric: Metric, value: f64, age: Duration) {
-        if let Some(r) = self
-            .0
-            .iter_mut()
-            .find(|r| r.metric == metric && r.age == age)
-        {
+        if let Some(r) = self.0.iter_mut().find(|r| r.metric == metric && r.age == age) {
             r.value = value;
         } else {
             self.0.push(Reading { metric, value, age });
@@ -118,10 +102,7 @@ mod tests {
 
     #[test]
     fn unknown_model_is_a_typed_error() {
-        assert_eq!(
-            decode("acme-nothing", 1, &[1, 2]),
-            Err(DecodeError::UnknownModel("acme-nothing".into()))
-        );
+        assert_eq!(decode("acme-nothing", 1, &[1, 2]), Err(DecodeError::UnknownModel("acme-nothing".into())));
     }
 
     #[test]

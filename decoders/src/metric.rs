@@ -74,12 +74,15 @@ catalogue! {
     AirPm10 => "air.pm10", "ug/m3", Gauge, "Particulate matter below 10 um";
     AirHcho => "air.hcho", "mg/m3", Gauge, "Formaldehyde concentration";
     AirO3 => "air.o3", "ppm", Gauge, "Ozone concentration";
+    AirNh3 => "air.nh3", "ppm", Gauge, "Ammonia concentration";
+    AirH2s => "air.h2s", "ppm", Gauge, "Hydrogen sulphide concentration";
     AirLightIntensity => "air.light_intensity", "lx", Gauge, "Illuminance";
     AirLightLevel => "air.light_level", "1", Gauge, "Illuminance as the vendor's level scale";
     ActionMotionDetected => "action.motion_detected", "1", State, "Motion detected (1) or not (0) in the last period";
     ActionMotionCount => "action.motion_count", "1", Counter, "Motion detections counted in the last period";
     EnergyActiveImport => "energy.active_import", "Wh", Counter, "Active energy imported (meter index)";
     PowerActive => "power.active", "W", Gauge, "Active power";
+    PowerFactor => "power.factor", "%", Gauge, "Power factor";
     ElectricCurrent => "electric.current", "A", Gauge, "Electric current (RMS)";
     ElectricCurrentMax => "electric.current_max", "A", Gauge, "Highest electric current over the last period";
     ElectricCurrentMin => "electric.current_min", "A", Gauge, "Lowest electric current over the last period";

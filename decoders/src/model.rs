@@ -46,9 +46,7 @@ pub struct ModelInfo {
 
 impl std::fmt::Debug for ModelInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelInfo")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("ModelInfo").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -60,165 +58,44 @@ const fn m(
     uplink_port: u8,
     decoder: DecodeFn,
 ) -> ModelInfo {
-    ModelInfo {
-        id,
-        vendor,
-        model,
-        category,
-        lorawan_class: "A",
-        uplink_port,
-        decoder,
-    }
+    ModelInfo { id, vendor, model, category, lorawan_class: "A", uplink_port, decoder }
 }
 
 use Category::*;
 
-/// Every model this crate knows, sorted by id.
+/// Every model this crate knows, one line each, sorted by id (lookups binary-search it).
+#[rustfmt::skip]
 pub static MODELS: &[ModelInfo] = &[
-    m(
-        "elsys-ems",
-        "Elsys",
-        "EMS",
-        AirQuality,
-        5,
-        models::elsys::decode,
-    ),
-    m(
-        "elsys-ems-lite",
-        "Elsys",
-        "EMS Lite",
-        AirQuality,
-        5,
-        models::elsys::decode,
-    ),
-    m(
-        "elsys-ers",
-        "Elsys",
-        "ERS",
-        AirQuality,
-        5,
-        models::elsys::decode,
-    ),
-    m(
-        "elsys-ers-co2",
-        "Elsys",
-        "ERS CO2",
-        AirQuality,
-        5,
-        models::elsys::decode,
-    ),
-    m(
-        "elsys-ers-co2-lite",
-        "Elsys",
-        "ERS CO2 Lite",
-        AirQuality,
-        5,
-        models::elsys::decode,
-    ),
-    m(
-        "elsys-ers-lite",
-        "Elsys",
-        "ERS Lite",
-        AirQuality,
-        5,
-        models::elsys::decode,
-    ),
-    m(
-        "elsys-ers-voc",
-        "Elsys",
-        "ERS VOC",
-        AirQuality,
-        5,
-        models::elsys::decode,
-    ),
-    m(
-        "milesight-am307",
-        "Milesight",
-        "AM307",
-        AirQuality,
-        85,
-        models::milesight_am300::decode_tvoc_raw,
-    ),
-    m(
-        "milesight-am307l",
-        "Milesight",
-        "AM307L",
-        AirQuality,
-        85,
-        models::milesight_am300::decode_tvoc_raw,
-    ),
-    m(
-        "milesight-am308",
-        "Milesight",
-        "AM308",
-        AirQuality,
-        85,
-        models::milesight_am300::decode_tvoc_iaq,
-    ),
-    m(
-        "milesight-am308l",
-        "Milesight",
-        "AM308L",
-        AirQuality,
-        85,
-        models::milesight_am300::decode_tvoc_iaq,
-    ),
-    m(
-        "milesight-am319",
-        "Milesight",
-        "AM319",
-        AirQuality,
-        85,
-        models::milesight_am300::decode_tvoc_raw,
-    ),
-    m(
-        "milesight-am319l",
-        "Milesight",
-        "AM319L",
-        AirQuality,
-        85,
-        models::milesight_am300::decode_tvoc_raw,
-    ),
-    m(
-        "milesight-ct101",
-        "Milesight",
-        "CT101",
-        Energy,
-        85,
-        models::milesight_ct10x::decode,
-    ),
-    m(
-        "milesight-ct103",
-        "Milesight",
-        "CT103",
-        Energy,
-        85,
-        models::milesight_ct10x::decode,
-    ),
-    m(
-        "milesight-ct105",
-        "Milesight",
-        "CT105",
-        Energy,
-        85,
-        models::milesight_ct10x::decode,
-    ),
-    m(
-        "tekzitel-tekzipark",
-        "Tekzitel",
-        "TekziPark",
-        Parking,
-        1,
-        models::tekzitel::decode,
-    ),
+    m("elsys-ems", "Elsys", "EMS", AirQuality, 5, models::elsys::decode),
+    m("elsys-ems-lite", "Elsys", "EMS Lite", AirQuality, 5, models::elsys::decode),
+    m("elsys-ers", "Elsys", "ERS", AirQuality, 5, models::elsys::decode),
+    m("elsys-ers-co2", "Elsys", "ERS CO2", AirQuality, 5, models::elsys::decode),
+    m("elsys-ers-co2-lite", "Elsys", "ERS CO2 Lite", AirQuality, 5, models::elsys::decode),
+    m("elsys-ers-lite", "Elsys", "ERS Lite", AirQuality, 5, models::elsys::decode),
+    m("elsys-ers-voc", "Elsys", "ERS VOC", AirQuality, 5, models::elsys::decode),
+    m("milesight-am103", "Milesight", "AM103", AirQuality, 85, models::milesight_am100::decode),
+    m("milesight-am103l", "Milesight", "AM103L", AirQuality, 85, models::milesight_am100::decode),
+    m("milesight-am104", "Milesight", "AM104", AirQuality, 85, models::milesight_am100::decode),
+    m("milesight-am107", "Milesight", "AM107", AirQuality, 85, models::milesight_am100::decode),
+    m("milesight-am307", "Milesight", "AM307", AirQuality, 85, models::milesight_am300::decode_tvoc_raw),
+    m("milesight-am307l", "Milesight", "AM307L", AirQuality, 85, models::milesight_am300::decode_tvoc_raw),
+    m("milesight-am308", "Milesight", "AM308", AirQuality, 85, models::milesight_am300::decode_tvoc_iaq),
+    m("milesight-am308l", "Milesight", "AM308L", AirQuality, 85, models::milesight_am300::decode_tvoc_iaq),
+    m("milesight-am319", "Milesight", "AM319", AirQuality, 85, models::milesight_am300::decode_tvoc_raw),
+    m("milesight-am319l", "Milesight", "AM319L", AirQuality, 85, models::milesight_am300::decode_tvoc_raw),
+    m("milesight-ct101", "Milesight", "CT101", Energy, 85, models::milesight_ct10x::decode),
+    m("milesight-ct103", "Milesight", "CT103", Energy, 85, models::milesight_ct10x::decode),
+    m("milesight-ct105", "Milesight", "CT105", Energy, 85, models::milesight_ct10x::decode),
+    m("milesight-em300-di", "Milesight", "EM300-DI", Energy, 85, models::milesight_em300::decode),
+    m("milesight-gs301", "Milesight", "GS301", AirQuality, 85, models::milesight_gs301::decode),
+    m("milesight-ws52x", "Milesight", "WS52x", Energy, 85, models::milesight_ws::decode),
+    m("milesight-ws558", "Milesight", "WS558", Energy, 85, models::milesight_ws::decode),
+    m("tekzitel-tekzipark", "Tekzitel", "TekziPark", Parking, 1, models::tekzitel::decode),
 ];
 
 /// Looks a model up by id.
 pub fn get(id: &str) -> Option<&'static ModelInfo> {
-    MODELS
-        .binary_search_by(|m| m.id.cmp(id))
-        .ok()
-        .map(|i| &MODELS[i])
+    MODELS.binary_search_by(|m| m.id.cmp(id)).ok().map(|i| &MODELS[i])
 }
 
 #[cfg(test)]
@@ -228,12 +105,7 @@ mod tests {
     #[test]
     fn models_are_sorted_and_unique_so_lookup_works() {
         for w in MODELS.windows(2) {
-            assert!(
-                w[0].id < w[1].id,
-                "{} must sort before {}",
-                w[0].id,
-                w[1].id
-            );
+            assert!(w[0].id < w[1].id, "{} must sort before {}", w[0].id, w[1].id);
         }
         for m in MODELS {
             assert_eq!(get(m.id).map(|x| x.id), Some(m.id));

@@ -36,11 +36,8 @@ const MILESIGHT_AM: &[(&str, Metric)] = &[
     ("light_level", AirLightLevel),
     ("activity", ActionMotionDetected),
 ];
-const MILESIGHT_CT: &[(&str, Metric)] = &[
-    ("current", ElectricCurrent),
-    ("current_max", ElectricCurrentMax),
-    ("current_min", ElectricCurrentMin),
-];
+const MILESIGHT_CT: &[(&str, Metric)] =
+    &[("current", ElectricCurrent), ("current_max", ElectricCurrentMax), ("current_min", ElectricCurrentMin)];
 const ELSYS: &[(&str, Metric)] = &[
     ("temperature", AirTemperature),
     ("humidity", AirRelativeHumidity),
@@ -51,10 +48,25 @@ const ELSYS: &[(&str, Metric)] = &[
     ("waterleak", WaterLeak),
 ];
 const ELSYS_IGNORE: &[&str] = &["x", "y", "z"];
-const TEKZIPARK: &[(&str, Metric)] = &[
-    ("occupied", ParkingOccupied),
-    ("Temperature", DeviceTemperature),
+const MILESIGHT_AM100: &[(&str, Metric)] = &[
+    ("battery", BatteryLevel),
+    ("temperature", AirTemperature),
+    ("humidity", AirRelativeHumidity),
+    ("activity", ActionMotionCount),
+    ("illumination", AirLightIntensity),
+    ("co2", AirCo2),
+    ("tvoc", AirTvocIndex),
+    ("pressure", AirPressure),
 ];
+const MILESIGHT_WS: &[(&str, Metric)] = &[
+    ("voltage", ElectricVoltage),
+    ("power", PowerActive),
+    ("power_factor", PowerFactor),
+    ("energy", EnergyActiveImport),
+    ("power_consumption", EnergyActiveImport),
+    ("current", ElectricCurrent),
+];
+const TEKZIPARK: &[(&str, Metric)] = &[("occupied", ParkingOccupied), ("Temperature", DeviceTemperature)];
 
 macro_rules! cases {
     ($($codec:literal => $model:literal, $map:expr, $ignore:expr;)*) => {
@@ -79,6 +91,15 @@ const CASES: &[Case] = cases! {
     "vendor/elsys/ers-voc-codec.yaml" => "elsys-ers-voc", ELSYS, ELSYS_IGNORE;
     "vendor/elsys/ems-codec.yaml" => "elsys-ems", ELSYS, ELSYS_IGNORE;
     "vendor/elsys/ems-lite-codec.yaml" => "elsys-ems-lite", ELSYS, ELSYS_IGNORE;
+    "vendor/milesight-iot/am103-codec.yaml" => "milesight-am103", MILESIGHT_AM100, &[];
+    "vendor/milesight-iot/am103l-codec.yaml" => "milesight-am103l", MILESIGHT_AM100, &[];
+    "vendor/milesight-iot/am104-codec.yaml" => "milesight-am104", MILESIGHT_AM100, &["infrared", "infrared_and_visible"];
+    "vendor/milesight-iot/am107-codec.yaml" => "milesight-am107", MILESIGHT_AM100, &["infrared", "infrared_and_visible"];
+    "vendor/milesight-iot/em300-di-codec.yaml" => "milesight-em300-di", &[("battery", BatteryLevel), ("pulse", PulseCount)], &[];
+    "vendor/milesight-iot/gs301-codec.yaml" => "milesight-gs301",
+        &[("battery", BatteryLevel), ("temperature", AirTemperature), ("humidity", AirRelativeHumidity), ("nh3", AirNh3), ("h2s", AirH2s)], &[];
+    "vendor/milesight-iot/ws52x-codec.yaml" => "milesight-ws52x", MILESIGHT_WS, &["button"];
+    "vendor/milesight-iot/ws558-codec.yaml" => "milesight-ws558", MILESIGHT_WS, &[];
     "vendor/tekzitel/tekzipark-codec.yaml" => "tekzitel-tekzipark", TEKZIPARK,
         &["keepAlive", "reset", "No_Beacon", "Radar", "Obstruction", "Good_Battery", "Parking_ID", "Beacon_RSSI", "Beacons"];
 };
@@ -99,33 +120,21 @@ fn hex(s: &str) -> Vec<u8> {
 
 #[test]
 fn vendor_examples_decode_to_canonical_readings() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/ttn-examples.jsonl"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ttn-examples.jsonl");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let mut per_case: BTreeMap<&str, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     for (line_no, line) in text.lines().enumerate() {
-        let v: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", line_no + 1));
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", line_no + 1));
         let codec = v["codec"].as_str().unwrap_or_default();
         let Some(case) = CASES.iter().find(|c| c.codec == codec) else {
             continue;
         };
         *per_case.entry(case.model).or_default() += 1;
-        let what = format!(
-            "line {} ({}, {:?})",
-            line_no + 1,
-            case.model,
-            v["description"]
-        );
+        let what = format!("line {} ({}, {:?})", line_no + 1, case.model, v["description"]);
         let f_port = u8::try_from(v["f_port"].as_u64().unwrap_or(0)).unwrap_or(0);
         let bytes = hex(v["bytes_hex"].as_str().unwrap_or_default());
-        let vendor_errors = v
-            .get("errors")
-            .and_then(Value::as_array)
-            .is_some_and(|e| !e.is_empty());
+        let vendor_errors = v.get("errors").and_then(Value::as_array).is_some_and(|e| !e.is_empty());
         let readings = match decode(case.model, f_port, &bytes) {
             Ok(r) if vendor_errors => {
                 failures.push(format!("{what}: vendor reports errors, we decoded {r:?}"));
@@ -144,18 +153,14 @@ fn vendor_examples_decode_to_canonical_readings() {
                 continue;
             }
             let Some((_, metric)) = case.map.iter().find(|(k, _)| k == key) else {
-                failures.push(format!(
-                    "{what}: vendor key {key:?} is neither mapped nor ignored"
-                ));
+                failures.push(format!("{what}: vendor key {key:?} is neither mapped nor ignored"));
                 continue;
             };
             match vendor_value(value) {
                 Some(x) => {
                     expected.insert(*metric, x);
                 }
-                None => failures.push(format!(
-                    "{what}: vendor value of {key:?} is not a number: {value}"
-                )),
+                None => failures.push(format!("{what}: vendor value of {key:?} is not a number: {value}")),
             }
         }
         let got: BTreeMap<Metric, f64> = readings.iter().map(|r| (r.metric, r.value)).collect();
@@ -165,46 +170,27 @@ fn vendor_examples_decode_to_canonical_readings() {
         for (metric, want) in &expected {
             match got.get(metric) {
                 Some(have) if (have - want).abs() <= 1e-6 * want.abs().max(1.0) => {}
-                Some(have) => {
-                    failures.push(format!("{what}: {metric} = {have}, vendor says {want}"))
-                }
+                Some(have) => failures.push(format!("{what}: {metric} = {have}, vendor says {want}")),
                 None => failures.push(format!("{what}: no {metric} reading (vendor says {want})")),
             }
         }
         for metric in got.keys().filter(|m| !expected.contains_key(m)) {
-            failures.push(format!(
-                "{what}: extra reading {metric} not in the vendor output"
-            ));
+            failures.push(format!("{what}: extra reading {metric} not in the vendor output"));
         }
     }
     for case in CASES {
         if !per_case.contains_key(case.model) {
-            failures.push(format!(
-                "no vendor example found for {} ({})",
-                case.model, case.codec
-            ));
+            failures.push(format!("no vendor example found for {} ({})", case.model, case.codec));
         }
     }
     let total: usize = per_case.values().sum();
-    println!(
-        "vendor examples checked: {total} across {} models",
-        per_case.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    println!("vendor examples checked: {total} across {} models", per_case.len());
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
 fn every_model_has_vendor_examples_in_the_table() {
     for m in roc42_decoders::model::MODELS {
-        assert!(
-            CASES.iter().any(|c| c.model == m.id),
-            "{} has no vendor-example case",
-            m.id
-        );
+        assert!(CASES.iter().any(|c| c.model == m.id), "{} has no vendor-example case", m.id);
     }
 }

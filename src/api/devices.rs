@@ -36,21 +36,13 @@ pub struct DeviceList {
 /// Registered devices, by DevEUI.
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices", params(ListQuery),
     responses((status = 200, body = DeviceList), (status = 400, body = ErrorBody)))]
-pub async fn list(
-    State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<DeviceList>, ApiError> {
+pub async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<DeviceList>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
     let offset = q.offset.unwrap_or(0).max(0);
-    let filter = DeviceFilter {
-        commune: q.commune,
-        model: q.model,
-    };
+    let filter = DeviceFilter { commune: q.commune, model: q.model };
     let devices = device::list(&s.pool, &filter, limit, offset).await?;
     let total = device::count(&s.pool, &filter).await?;
     Ok(Json(DeviceList { devices, total }))
@@ -70,12 +62,7 @@ pub struct ReadingDto {
 impl From<reading::ReadingPoint> for ReadingDto {
     fn from(r: reading::ReadingPoint) -> Self {
         let unit = Metric::from_name(&r.metric).map(|m| m.unit()).unwrap_or("");
-        Self {
-            time: r.time,
-            metric: r.metric,
-            value: r.value,
-            unit,
-        }
+        Self { time: r.time, metric: r.metric, value: r.value, unit }
     }
 }
 
@@ -88,31 +75,22 @@ pub struct DeviceDetail {
 }
 
 fn parse_eui(s: &str) -> Result<DevEui, ApiError> {
-    s.parse()
-        .map_err(|e: crate::lorawan::InvalidDevEui| ApiError::BadRequest(e.to_string()))
+    s.parse().map_err(|e: crate::lorawan::InvalidDevEui| ApiError::BadRequest(e.to_string()))
 }
 
 async fn find(s: &AppState, dev_eui: &str) -> Result<Device, ApiError> {
     let eui = parse_eui(dev_eui)?;
-    device::get(&s.pool, eui)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no device {eui}")))
+    device::get(&s.pool, eui).await?.ok_or_else(|| ApiError::NotFound(format!("no device {eui}")))
 }
 
 /// One device.
 #[utoipa::path(get, path = "/api/v1/devices/{dev_eui}", tag = "devices",
     params(("dev_eui" = String, Path, description = "16 hex digits")),
     responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
-pub async fn get(
-    State(s): State<AppState>,
-    Path(dev_eui): Path<String>,
-) -> Result<Json<DeviceDetail>, ApiError> {
+pub async fn get(State(s): State<AppState>, Path(dev_eui): Path<String>) -> Result<Json<DeviceDetail>, ApiError> {
     let device = find(&s, &dev_eui).await?;
     let latest = reading::latest(&s.pool, device.id, Utc::now() - Duration::days(30)).await?;
-    Ok(Json(DeviceDetail {
-        device,
-        latest: latest.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(DeviceDetail { device, latest: latest.into_iter().map(Into::into).collect() }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -147,16 +125,12 @@ pub async fn readings(
 ) -> Result<Json<ReadingList>, ApiError> {
     if let Some(m) = &q.metric {
         if Metric::from_name(m).is_none() {
-            return Err(ApiError::BadRequest(format!(
-                "unknown metric {m:?}; see /api/v1/metrics"
-            )));
+            return Err(ApiError::BadRequest(format!("unknown metric {m:?}; see /api/v1/metrics")));
         }
     }
     let limit = q.limit.unwrap_or(10_000);
     if !(1..=100_000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 100000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 100000".into()));
     }
     let to = q.to.unwrap_or_else(Utc::now);
     let from = q.from.unwrap_or(to - Duration::hours(24));
@@ -165,10 +139,5 @@ pub async fn readings(
     }
     let device = find(&s, &dev_eui).await?;
     let rows = reading::list(&s.pool, device.id, q.metric.as_deref(), from, to, limit).await?;
-    Ok(Json(ReadingList {
-        dev_eui: device.dev_eui,
-        from,
-        to,
-        readings: rows.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(ReadingList { dev_eui: device.dev_eui, from, to, readings: rows.into_iter().map(Into::into).collect() }))
 }

@@ -25,9 +25,7 @@ pub async fn rejected(
 ) -> Result<Json<Vec<RejectedMessage>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
     Ok(Json(rejected::list(&s.pool, limit).await?))
 }

@@ -25,31 +25,18 @@ pub struct Health {
 #[utoipa::path(get, path = "/health", tag = "service",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
-    let db_ok = sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(&s.pool)
-        .await
-        .is_ok();
+    let db_ok = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&s.pool).await.is_ok();
     let body = Health {
         status: if db_ok { "ok" } else { "degraded" },
         database: if db_ok { "ok" } else { "unreachable" },
         version: env!("CARGO_PKG_VERSION"),
     };
-    (
-        if db_ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(body),
-    )
+    (if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 
 /// Prometheus text exposition.
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
 }
 
 pub async fn openapi() -> impl IntoResponse {
@@ -109,12 +96,7 @@ pub async fn metric_catalogue() -> Json<Vec<MetricDto>> {
             .iter()
             .map(|m| {
                 let i = m.info();
-                MetricDto {
-                    name: i.name,
-                    unit: i.unit,
-                    kind: i.kind.as_str(),
-                    description: i.description,
-                }
+                MetricDto { name: i.name, unit: i.unit, kind: i.kind.as_str(), description: i.description }
             })
             .collect(),
     )

@@ -39,10 +39,7 @@ pub fn router(state: AppState) -> Router {
 /// The OpenAPI document of [`router`].
 #[derive(OpenApi)]
 #[openapi(
-    info(
-        title = "roc42 API",
-        description = "LoRaWAN application backend: devices, readings, device models."
-    ),
+    info(title = "roc42 API", description = "LoRaWAN application backend: devices, readings, device models."),
     paths(
         meta::health,
         meta::models,
@@ -62,7 +59,5 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }

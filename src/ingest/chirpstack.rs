@@ -103,11 +103,9 @@ enum NumOrStr {
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Ok(match Option::<NumOrStr>::deserialize(d)? {
         None => None,
-        Some(NumOrStr::Num(n)) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
+        Some(NumOrStr::Num(n)) => {
+            n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+        }
         Some(NumOrStr::Str(s)) => Some(s.trim().parse().map_err(serde::de::Error::custom)?),
     })
 }
@@ -121,30 +119,16 @@ fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
 }
 
 fn field(field: &'static str, reason: impl ToString) -> ParseError {
-    ParseError::Field {
-        field,
-        reason: reason.to_string(),
-    }
+    ParseError::Field { field, reason: reason.to_string() }
 }
 
 /// Parses the JSON of one `up` event.
 pub fn parse_uplink(payload: &[u8]) -> Result<Uplink, ParseError> {
-    let ev: UplinkEvent =
-        serde_json::from_slice(payload).map_err(|e| ParseError::Json(e.to_string()))?;
-    let dev_eui: DevEui = ev
-        .device_info
-        .dev_eui
-        .parse()
-        .map_err(|e| field("deviceInfo.devEui", e))?;
+    let ev: UplinkEvent = serde_json::from_slice(payload).map_err(|e| ParseError::Json(e.to_string()))?;
+    let dev_eui: DevEui = ev.device_info.dev_eui.parse().map_err(|e| field("deviceInfo.devEui", e))?;
     let f_port = u8::try_from(ev.f_port.unwrap_or(0)).map_err(|_| field("fPort", "above 255"))?;
-    let f_cnt = ev
-        .f_cnt
-        .map(u32::try_from)
-        .transpose()
-        .map_err(|_| field("fCnt", "above 2^32-1"))?;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(ev.data.as_bytes())
-        .map_err(|e| field("data", e))?;
+    let f_cnt = ev.f_cnt.map(u32::try_from).transpose().map_err(|_| field("fCnt", "above 2^32-1"))?;
+    let payload = base64::engine::general_purpose::STANDARD.decode(ev.data.as_bytes()).map_err(|e| field("data", e))?;
     let time = ev.time.ok_or_else(|| field("time", "missing"))?;
     let dedup_key = if ev.deduplication_id.is_empty() {
         fallback_dedup_key(dev_eui, f_cnt, &payload, time)
@@ -159,28 +143,16 @@ pub fn parse_uplink(payload: &[u8]) -> Result<Uplink, ParseError> {
             rssi: r.rssi.map(|v| v.round() as i32),
             snr: r.snr,
             channel: r.channel.and_then(|c| u32::try_from(c).ok()),
-            location: r.location.and_then(|l| {
-                Some(GeoPoint {
-                    latitude: l.latitude?,
-                    longitude: l.longitude?,
-                    altitude: l.altitude,
-                })
-            }),
+            location: r
+                .location
+                .and_then(|l| Some(GeoPoint { latitude: l.latitude?, longitude: l.longitude?, altitude: l.altitude })),
         })
         .collect();
-    let lora = ev
-        .tx_info
-        .as_ref()
-        .and_then(|t| t.modulation.as_ref())
-        .and_then(|m| m.lora.as_ref());
+    let lora = ev.tx_info.as_ref().and_then(|t| t.modulation.as_ref()).and_then(|m| m.lora.as_ref());
     let tx = ev.tx_info.as_ref().map(|t| TxParams {
         frequency: t.frequency,
-        spreading_factor: lora
-            .and_then(|l| l.spreading_factor)
-            .and_then(|v| u32::try_from(v).ok()),
-        bandwidth: lora
-            .and_then(|l| l.bandwidth)
-            .and_then(|v| u32::try_from(v).ok()),
+        spreading_factor: lora.and_then(|l| l.spreading_factor).and_then(|v| u32::try_from(v).ok()),
+        bandwidth: lora.and_then(|l| l.bandwidth).and_then(|v| u32::try_from(v).ok()),
         dr: ev.dr.and_then(|v| u32::try_from(v).ok()),
     });
     Ok(Uplink {
@@ -200,12 +172,7 @@ pub fn parse_uplink(payload: &[u8]) -> Result<Uplink, ParseError> {
 }
 
 /// The dedup key when the LNS gives no id of its own (design.md §3.8).
-pub fn fallback_dedup_key(
-    dev_eui: DevEui,
-    f_cnt: Option<u32>,
-    payload: &[u8],
-    time: DateTime<Utc>,
-) -> String {
+pub fn fallback_dedup_key(dev_eui: DevEui, f_cnt: Option<u32>, payload: &[u8], time: DateTime<Utc>) -> String {
     let mut h = Sha256::new();
     h.update(dev_eui.0.to_be_bytes());
     h.update(f_cnt.map(i64::from).unwrap_or(-1).to_be_bytes());
@@ -229,10 +196,7 @@ mod tests {
         assert_eq!(u.dev_eui.to_string(), "a81758fffe0312ab");
         assert_eq!(u.f_cnt, Some(65541));
         assert_eq!(u.f_port, 5);
-        assert_eq!(
-            u.payload,
-            vec![0x01, 0x00, 0xea, 0x02, 0x2d, 0x07, 0x0e, 0x19]
-        );
+        assert_eq!(u.payload, vec![0x01, 0x00, 0xea, 0x02, 0x2d, 0x07, 0x0e, 0x19]);
         assert_eq!(u.dev_addr.as_deref(), Some("26011bda"));
         assert!(!u.encrypted);
         assert_eq!(u.rx.len(), 1);
@@ -265,37 +229,18 @@ mod tests {
         assert_eq!((u.f_cnt, u.f_port), (Some(7), 2));
         assert_eq!(u.rx[0].rssi, Some(-80));
         assert!(u.dedup_key.starts_with("sha256:"));
-        assert_eq!(
-            parse_uplink(json.as_bytes()).unwrap().dedup_key,
-            u.dedup_key,
-            "stable across redeliveries"
-        );
+        assert_eq!(parse_uplink(json.as_bytes()).unwrap().dedup_key, u.dedup_key, "stable across redeliveries");
     }
 
     #[test]
     fn bad_messages_are_typed_errors() {
-        assert!(matches!(
-            parse_uplink(b"{not json"),
-            Err(ParseError::Json(_))
-        ));
+        assert!(matches!(parse_uplink(b"{not json"), Err(ParseError::Json(_))));
         let bad_eui = r#"{"time":"2025-01-01T00:00:00Z","deviceInfo":{"devEui":"zz"},"data":""}"#;
-        assert!(matches!(
-            parse_uplink(bad_eui.as_bytes()),
-            Err(ParseError::Field {
-                field: "deviceInfo.devEui",
-                ..
-            })
-        ));
+        assert!(matches!(parse_uplink(bad_eui.as_bytes()), Err(ParseError::Field { field: "deviceInfo.devEui", .. })));
         let bad_port = r#"{"time":"2025-01-01T00:00:00Z","deviceInfo":{"devEui":"0101010101010101"},"fPort":300}"#;
-        assert!(matches!(
-            parse_uplink(bad_port.as_bytes()),
-            Err(ParseError::Field { field: "fPort", .. })
-        ));
+        assert!(matches!(parse_uplink(bad_port.as_bytes()), Err(ParseError::Field { field: "fPort", .. })));
         let bad_b64 = r#"{"time":"2025-01-01T00:00:00Z","deviceInfo":{"devEui":"0101010101010101"},"data":"!!"}"#;
-        assert!(matches!(
-            parse_uplink(bad_b64.as_bytes()),
-            Err(ParseError::Field { field: "data", .. })
-        ));
+        assert!(matches!(parse_uplink(bad_b64.as_bytes()), Err(ParseError::Field { field: "data", .. })));
     }
 
     #[test]

@@ -46,10 +46,7 @@ impl PendingAck {
     pub(super) async fn send(self) {
         // Acks of an older connection are only valid if the broker kept the session since.
         if self.session.fresh_since.load(Ordering::Acquire) > self.epoch {
-            debug!(
-                pkid = self.pkid,
-                "Ack dropped: its session is gone, the broker redelivers."
-            );
+            debug!(pkid = self.pkid, "Ack dropped: its session is gone, the broker redelivers.");
             return;
         }
         // rumqttc acks a Publish; only its packet id and QoS matter.
@@ -96,27 +93,14 @@ impl Consumer {
         // reconnect), so committing never waits on this channel.
         let cap = usize::from(cfg.receive_maximum) * 2 + 64;
         let (client, eventloop) = AsyncClient::new(o, cap);
-        let session = Arc::new(Session {
-            client,
-            epoch: AtomicU64::new(0),
-            fresh_since: AtomicU64::new(0),
-        });
-        Ok(Self {
-            session,
-            eventloop,
-            subscription: cfg.subscription(),
-        })
+        let session = Arc::new(Session { client, epoch: AtomicU64::new(0), fresh_since: AtomicU64::new(0) });
+        Ok(Self { session, eventloop, subscription: cfg.subscription() })
     }
 
     /// Reads the broker until `stop` is cancelled, sending each message to `tx`.
     /// Then keeps the connection up (so the last acks go out) until `drained` is
     /// cancelled or a grace period passes, and disconnects.
-    pub async fn run(
-        mut self,
-        tx: mpsc::Sender<Inbound>,
-        stop: CancellationToken,
-        drained: CancellationToken,
-    ) {
+    pub async fn run(mut self, tx: mpsc::Sender<Inbound>, stop: CancellationToken, drained: CancellationToken) {
         let mut outage_logged = false;
         let mut backoff = Duration::from_millis(200);
         loop {
@@ -140,12 +124,7 @@ impl Consumer {
                     info!(session_present = ack.session_present, subscription = %self.subscription, "Connected to the broker.");
                     // rumqttc does not resubscribe by itself, and a broker may have lost the
                     // session even when it says otherwise: subscribe on every ConnAck.
-                    if let Err(e) = self
-                        .session
-                        .client
-                        .subscribe(self.subscription.clone(), QoS::AtLeastOnce)
-                        .await
-                    {
+                    if let Err(e) = self.session.client.subscribe(self.subscription.clone(), QoS::AtLeastOnce).await {
                         warn!(error = %e, "Subscribe request failed.");
                     }
                 }
@@ -197,13 +176,7 @@ impl Consumer {
                 session: self.session.clone(),
             })
         };
-        Some(Inbound {
-            source: "mqtt",
-            topic,
-            payload: p.payload,
-            received_at: Utc::now(),
-            ack,
-        })
+        Some(Inbound { source: "mqtt", topic, payload: p.payload, received_at: Utc::now(), ack })
     }
 
     /// Shutdown: keep polling (acks only leave through the event loop) without taking new
@@ -245,8 +218,7 @@ impl Publisher {
     pub async fn connect(url: &str, client_id: &str, cap: usize) -> anyhow::Result<Self> {
         let (host, port) = crate::config::broker_host_port(url)?;
         let mut o = MqttOptions::new(client_id, host, port);
-        o.set_keep_alive(Duration::from_secs(30))
-            .set_max_packet_size(Some(1024 * 1024));
+        o.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(Some(1024 * 1024));
         let (client, mut el) = AsyncClient::new(o, cap);
         let acked = Arc::new(AtomicU64::new(0));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -276,23 +248,13 @@ impl Publisher {
                 }
             }
         });
-        ready_rx
-            .await
-            .context("publisher event loop ended")?
-            .with_context(|| format!("connect to broker {url}"))?;
-        Ok(Self {
-            client,
-            acked,
-            task,
-        })
+        ready_rx.await.context("publisher event loop ended")?.with_context(|| format!("connect to broker {url}"))?;
+        Ok(Self { client, acked, task })
     }
 
     /// Publishes at QoS 1 (waits only for room in the request queue).
     pub async fn publish(&self, topic: String, payload: Vec<u8>) -> anyhow::Result<()> {
-        self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
-            .context("publish")
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await.context("publish")
     }
 
     /// Waits until the broker acknowledged `n` publishes in all, or `timeout` passes.
@@ -300,10 +262,7 @@ impl Publisher {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.acked.load(Ordering::Relaxed) < n {
             if tokio::time::Instant::now() > deadline {
-                anyhow::bail!(
-                    "broker acknowledged {} of {n} publishes",
-                    self.acked.load(Ordering::Relaxed)
-                );
+                anyhow::bail!("broker acknowledged {} of {n} publishes", self.acked.load(Ordering::Relaxed));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

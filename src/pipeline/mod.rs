@@ -106,23 +106,11 @@ impl Rejected {
                 s
             }
         };
-        Self {
-            source,
-            topic: clean(topic),
-            payload,
-            error: clean(error),
-            received_at,
-        }
+        Self { source, topic: clean(topic), payload, error: clean(error), received_at }
     }
 
     pub(crate) fn empty() -> Self {
-        Self::new(
-            "",
-            String::new(),
-            Vec::new(),
-            String::new(),
-            DateTime::<Utc>::MIN_UTC,
-        )
+        Self::new("", String::new(), Vec::new(), String::new(), DateTime::<Utc>::MIN_UTC)
     }
 }
 
@@ -163,18 +151,8 @@ impl Pipeline {
         let (rec_tx, rec_rx) = mpsc::channel(cfg.channel_capacity);
         let decode = tokio::spawn(process::run(inbound, rec_tx, registry));
         let drained = CancellationToken::new();
-        let writer = tokio::spawn(writer::run(
-            rec_rx,
-            pool,
-            cfg.clone(),
-            abort,
-            drained.clone(),
-        ));
-        Ok(Self {
-            decode,
-            writer,
-            drained,
-        })
+        let writer = tokio::spawn(writer::run(rec_rx, pool, cfg.clone(), abort, drained.clone()));
+        Ok(Self { decode, writer, drained })
     }
 
     /// Waits for both stages to end.

@@ -18,11 +18,7 @@ use crate::ingest::{self, Inbound, Uplink};
 use crate::telemetry::names;
 
 /// Runs until `rx` closes, then closes `tx` (the writer flushes and stops).
-pub async fn run(
-    mut rx: mpsc::Receiver<Inbound>,
-    tx: mpsc::Sender<Record>,
-    mut registry: DeviceRegistry,
-) {
+pub async fn run(mut rx: mpsc::Receiver<Inbound>, tx: mpsc::Sender<Record>, mut registry: DeviceRegistry) {
     while let Some(msg) = rx.recv().await {
         let record = process(msg, &mut registry).await;
         if tx.send(record).await.is_err() {
@@ -39,13 +35,7 @@ pub async fn process(msg: Inbound, registry: &mut DeviceRegistry) -> Record {
         Err(e) => {
             metrics::counter!(names::REJECTED, "source" => msg.source).increment(1);
             debug!(topic = %msg.topic, error = %e, "Message rejected.");
-            let rejected = Rejected::new(
-                msg.source,
-                msg.topic,
-                msg.payload.to_vec(),
-                e.to_string(),
-                msg.received_at,
-            );
+            let rejected = Rejected::new(msg.source, msg.topic, msg.payload.to_vec(), e.to_string(), msg.received_at);
             return Record::Rejected(rejected, msg.ack);
         }
     };
@@ -81,11 +71,7 @@ async fn resolve(registry: &mut DeviceRegistry, uplink: &Uplink) -> Option<Devic
 }
 
 /// Decodes an uplink for its device (if any).
-pub fn decode(
-    uplink: Uplink,
-    device: Option<DeviceRef>,
-    received_at: DateTime<Utc>,
-) -> DecodedUplink {
+pub fn decode(uplink: Uplink, device: Option<DeviceRef>, received_at: DateTime<Utc>) -> DecodedUplink {
     let mut out = DecodedUplink {
         device_id: device.as_ref().map(|d| d.id),
         uplink,
@@ -104,8 +90,7 @@ pub fn decode(
     }
     if out.uplink.encrypted {
         out.outcome = Outcome::Encrypted;
-        out.error =
-            Some("FRMPayload is encrypted and roc42 holds no AppSKey for this device".into());
+        out.error = Some("FRMPayload is encrypted and roc42 holds no AppSKey for this device".into());
         return out;
     }
     let Some(info) = model::get(&device.model) else {
@@ -116,10 +101,7 @@ pub fn decode(
     match roc42_decoders::decode_with(info, out.uplink.f_port, &out.uplink.payload) {
         Ok(readings) => {
             let time = out.uplink.time;
-            out.readings = readings
-                .iter()
-                .filter_map(|r| reading_row(time, r))
-                .collect();
+            out.readings = readings.iter().filter_map(|r| reading_row(time, r)).collect();
         }
         Err(e) => {
             debug!(dev_eui = %out.uplink.dev_eui, error = %e, "Uplink decode failed.");
@@ -132,11 +114,7 @@ pub fn decode(
 
 fn reading_row(uplink_time: DateTime<Utc>, r: &Reading) -> Option<ReadingRow> {
     let age = TimeDelta::from_std(r.age).ok()?;
-    Some(ReadingRow {
-        time: uplink_time.checked_sub_signed(age)?,
-        metric: r.metric,
-        value: r.value,
-    })
+    Some(ReadingRow { time: uplink_time.checked_sub_signed(age)?, metric: r.metric, value: r.value })
 }
 
 #[cfg(test)]
@@ -162,10 +140,7 @@ mod tests {
     }
 
     fn dev(model: &str) -> Option<DeviceRef> {
-        Some(DeviceRef {
-            id: 7,
-            model: model.into(),
-        })
+        Some(DeviceRef { id: 7, model: model.into() })
     }
 
     #[test]
@@ -173,19 +148,10 @@ mod tests {
         let now = Utc::now();
         let ers = hex::decode("0100e202290400270506060308").unwrap();
         let d = decode(uplink(1, &ers), dev("elsys-ers-co2"), now);
-        assert_eq!(
-            (d.outcome, d.readings.len(), d.device_id),
-            (Outcome::Decoded, 5, Some(7))
-        );
+        assert_eq!((d.outcome, d.readings.len(), d.device_id), (Outcome::Decoded, 5, Some(7)));
         assert!(d.readings.iter().all(|r| r.time == d.uplink.time));
-        assert_eq!(
-            decode(uplink(1, &ers), None, now).outcome,
-            Outcome::UnknownDevice
-        );
-        assert_eq!(
-            decode(uplink(0, &[]), dev("elsys-ers"), now).outcome,
-            Outcome::MacOnly
-        );
+        assert_eq!(decode(uplink(1, &ers), None, now).outcome, Outcome::UnknownDevice);
+        assert_eq!(decode(uplink(0, &[]), dev("elsys-ers"), now).outcome, Outcome::MacOnly);
         let d = decode(uplink(1, &ers), dev("acme-x"), now);
         assert_eq!(d.outcome, Outcome::UnknownModel);
         assert!(d.error.unwrap().contains("acme-x"));
@@ -194,9 +160,6 @@ mod tests {
         assert!(d.error.unwrap().contains("too short"));
         let mut enc = uplink(1, &ers);
         enc.encrypted = true;
-        assert_eq!(
-            decode(enc, dev("elsys-ers-co2"), now).outcome,
-            Outcome::Encrypted
-        );
+        assert_eq!(decode(enc, dev("elsys-ers-co2"), now).outcome, Outcome::Encrypted);
     }
 }

@@ -30,11 +30,7 @@ impl DeviceRegistry {
     /// Loads every device.
     pub async fn load(pool: PgPool, ttl: Duration) -> anyhow::Result<Self> {
         let now = Instant::now();
-        let cache = store::device::list_refs(&pool)
-            .await?
-            .into_iter()
-            .map(|(eui, d)| (eui, (Some(d), now)))
-            .collect();
+        let cache = store::device::list_refs(&pool).await?.into_iter().map(|(eui, d)| (eui, (Some(d), now))).collect();
         Ok(Self { pool, ttl, cache })
     }
 

@@ -42,8 +42,8 @@ pub async fn run(
     let mut closed = false;
     let mut in_flight: VecDeque<JoinHandle<(bool, Vec<Record>)>> = VecDeque::new();
     loop {
-        let ready = !batch.is_empty()
-            && (batch.len() >= max || closed || deadline.is_some_and(|d| Instant::now() >= d));
+        let ready =
+            !batch.is_empty() && (batch.len() >= max || closed || deadline.is_some_and(|d| Instant::now() >= d));
         if ready && in_flight.len() < writers {
             let mut b = std::mem::replace(&mut batch, Vec::with_capacity(max));
             let (pool, abort) = (pool.clone(), abort.clone());
@@ -59,9 +59,7 @@ pub async fn run(
         }
         let gather = !closed && batch.len() < max;
         let room = max.saturating_sub(batch.len()).max(1);
-        let wait = deadline
-            .filter(|_| !ready)
-            .map(tokio::time::Instant::from_std);
+        let wait = deadline.filter(|_| !ready).map(tokio::time::Instant::from_std);
         tokio::select! {
             done = async {
                 match in_flight.front_mut() {
@@ -172,10 +170,7 @@ async fn isolate(pool: &PgPool, batch: &mut [Record]) -> Result<(), sqlx::Error>
             Ok(_) => {}
             Err(e) if store::is_transient(&e) => return Err(e),
             Err(e) => {
-                let taken = std::mem::replace(
-                    record,
-                    Record::Rejected(Rejected::empty(), crate::ingest::Ack::None),
-                );
+                let taken = std::mem::replace(record, Record::Rejected(Rejected::empty(), crate::ingest::Ack::None));
                 *record = into_rejected(taken, format!("database refused the record: {e}"));
                 store::batch::write(pool, std::slice::from_ref(record)).await?;
             }
@@ -199,10 +194,7 @@ fn into_rejected(record: Record, error: String) -> Record {
         ),
         Record::Rejected(r, ack) => {
             let e = format!("{}; {error}", r.error);
-            Record::Rejected(
-                Rejected::new(r.source, r.topic, r.payload, e, r.received_at),
-                ack,
-            )
+            Record::Rejected(Rejected::new(r.source, r.topic, r.payload, e, r.received_at), ack)
         }
     }
 }

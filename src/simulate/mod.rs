@@ -32,45 +32,15 @@ pub struct Commune {
 
 /// The communes the simulated fleet is spread over.
 pub const COMMUNES: &[Commune] = &[
-    Commune {
-        insee: "42218",
-        name: "Saint-Étienne",
-        lat: 45.4397,
-        lon: 4.3872,
-    },
-    Commune {
-        insee: "42187",
-        name: "Roanne",
-        lat: 46.0367,
-        lon: 4.0683,
-    },
-    Commune {
-        insee: "42207",
-        name: "Saint-Chamond",
-        lat: 45.4756,
-        lon: 4.5142,
-    },
-    Commune {
-        insee: "42095",
-        name: "Firminy",
-        lat: 45.3886,
-        lon: 4.2883,
-    },
-    Commune {
-        insee: "42147",
-        name: "Montbrison",
-        lat: 45.6075,
-        lon: 4.0653,
-    },
+    Commune { insee: "42218", name: "Saint-Étienne", lat: 45.4397, lon: 4.3872 },
+    Commune { insee: "42187", name: "Roanne", lat: 46.0367, lon: 4.0683 },
+    Commune { insee: "42207", name: "Saint-Chamond", lat: 45.4756, lon: 4.5142 },
+    Commune { insee: "42095", name: "Firminy", lat: 45.3886, lon: 4.2883 },
+    Commune { insee: "42147", name: "Montbrison", lat: 45.6075, lon: 4.0653 },
 ];
 
 /// The models the simulator can produce frames for.
-pub const MODELS: &[&str] = &[
-    "milesight-am319",
-    "elsys-ers-co2",
-    "milesight-ct101",
-    "tekzitel-tekzipark",
-];
+pub const MODELS: &[&str] = &["milesight-am319", "elsys-ers-co2", "milesight-ct101", "tekzitel-tekzipark"];
 
 /// One simulated device.
 #[derive(Debug, Clone)]
@@ -98,8 +68,7 @@ pub fn fleet(n: usize, seed: u64) -> Vec<SimDevice> {
             let commune = COMMUNES[(i / MODELS.len()) % COMMUNES.len()];
             // 70b3d5 is an IEEE OUI block used by many LoRaWAN vendors; the seed keeps
             // fleets of different runs apart.
-            let dev_eui =
-                DevEui(0x70b3_d500_0000_0000 | ((seed & 0xff) << 24) | (i as u64 & 0xff_ffff));
+            let dev_eui = DevEui(0x70b3_d500_0000_0000 | ((seed & 0xff) << 24) | (i as u64 & 0xff_ffff));
             let kind = match model {
                 "milesight-am319" => "classroom",
                 "elsys-ers-co2" => "office",
@@ -172,10 +141,7 @@ impl SimDevice {
         let noise = |rng: &mut dyn rand::RngCore, s: f64| rng.random_range(-s..s);
         match self.model {
             "milesight-am319" => {
-                let co2 = 430.0
-                    + occ * (700.0 + 250.0 * self.bias)
-                    + 40.0 * self.drift
-                    + noise(rng, 15.0);
+                let co2 = 430.0 + occ * (700.0 + 250.0 * self.bias) + 40.0 * self.drift + noise(rng, 15.0);
                 let temp = 20.0 + 1.5 * occ + 0.8 * daily(t) + 0.5 * self.bias + noise(rng, 0.1);
                 let rh = 45.0 + 6.0 * self.drift - 3.0 * daily(t) + noise(rng, 0.5);
                 let tvoc = 60.0 + 140.0 * occ + noise(rng, 10.0);
@@ -193,41 +159,18 @@ impl SimDevice {
                 (85, p)
             }
             "elsys-ers-co2" => {
-                let co2 = 450.0
-                    + occ * (500.0 + 200.0 * self.bias)
-                    + 30.0 * self.drift
-                    + noise(rng, 10.0);
+                let co2 = 450.0 + occ * (500.0 + 200.0 * self.bias) + 30.0 * self.drift + noise(rng, 10.0);
                 let temp = 20.5 + 1.2 * occ + 0.6 * daily(t) + noise(rng, 0.1);
                 let light = if occ > 0.0 { 300.0 + 200.0 * occ } else { 5.0 };
-                let motion = if occ > 0.1 {
-                    rng.random_range(1..20)
-                } else {
-                    0
-                };
+                let motion = if occ > 0.1 { rng.random_range(1..20) } else { 0 };
                 let vdd = 3.62 - 0.02 * self.bias.abs();
-                (
-                    5,
-                    payloads::elsys_ers_co2(temp, 42.0 + 5.0 * self.drift, light, motion, co2, vdd),
-                )
+                (5, payloads::elsys_ers_co2(temp, 42.0 + 5.0 * self.drift, light, motion, co2, vdd))
             }
             "milesight-ct101" => {
                 // A building's feeder: base load plus occupancy and heating.
-                let current = (4.0
-                    + 25.0 * occ
-                    + 6.0 * (1.0 - daily(t))
-                    + 3.0 * self.drift
-                    + noise(rng, 0.5))
-                .max(0.0);
+                let current = (4.0 + 25.0 * occ + 6.0 * (1.0 - daily(t)) + 3.0 * self.drift + noise(rng, 0.5)).max(0.0);
                 self.charge_ah += current * 0.25; // a quarter of an hour of that current
-                (
-                    85,
-                    payloads::milesight_ct101(
-                        self.charge_ah,
-                        current * 1.3,
-                        current * 0.7,
-                        current,
-                    ),
-                )
+                (85, payloads::milesight_ct101(self.charge_ah, current * 1.3, current * 0.7, current))
             }
             _ => {
                 let p_change = 0.1 + 0.5 * occ;
@@ -235,10 +178,7 @@ impl SimDevice {
                     self.occupied = !self.occupied;
                 }
                 let parking_id = (self.dev_eui.0 & 0x7f) as u8;
-                (
-                    1,
-                    payloads::tekzitel_tekzipark(self.occupied, 12.0 + 8.0 * daily(t), parking_id),
-                )
+                (1, payloads::tekzitel_tekzipark(self.occupied, 12.0 + 8.0 * daily(t), parking_id))
             }
         }
     }
@@ -302,10 +242,7 @@ impl SimDevice {
     /// The topic ChirpStack publishes this device's `up` events on, under `prefix`
     /// (empty for ChirpStack's default template).
     pub fn topic(&self, prefix: &str) -> String {
-        format!(
-            "{prefix}application/{APPLICATION_ID}/device/{}/event/up",
-            self.dev_eui
-        )
+        format!("{prefix}application/{APPLICATION_ID}/device/{}/event/up", self.dev_eui)
     }
 }
 
@@ -328,11 +265,7 @@ pub struct SimOptions {
 }
 
 /// Publishes until `cancel`, or until `count` uplinks. Returns the number published.
-pub async fn run(
-    devices: &mut [SimDevice],
-    opts: &SimOptions,
-    cancel: CancellationToken,
-) -> anyhow::Result<u64> {
+pub async fn run(devices: &mut [SimDevice], opts: &SimOptions, cancel: CancellationToken) -> anyhow::Result<u64> {
     anyhow::ensure!(!devices.is_empty(), "the fleet is empty");
     anyhow::ensure!(opts.rate > 0.0, "rate must be positive");
     let client_id = format!("roc42-sim-{}", uuid::Uuid::new_v4().simple());
@@ -346,9 +279,7 @@ pub async fn run(
         while t < now && !cancel.is_cancelled() {
             for d in devices.iter_mut() {
                 let payload = d.uplink_event(t, &mut rng);
-                publisher
-                    .publish(d.topic(&opts.topic_prefix), payload)
-                    .await?;
+                publisher.publish(d.topic(&opts.topic_prefix), payload).await?;
                 sent += 1;
             }
             t += step;
@@ -375,9 +306,7 @@ pub async fn run(
             let d = &mut devices[next % devices.len()];
             next += 1;
             let payload = d.uplink_event(Utc::now(), &mut rng);
-            publisher
-                .publish(d.topic(&opts.topic_prefix), payload)
-                .await?;
+            publisher.publish(d.topic(&opts.topic_prefix), payload).await?;
             budget -= 1.0;
             live += 1;
         }
@@ -396,10 +325,7 @@ mod tests {
     fn fleet_is_deterministic_and_varied() {
         let a = fleet(12, 7);
         let b = fleet(12, 7);
-        assert_eq!(
-            a.iter().map(|d| d.dev_eui).collect::<Vec<_>>(),
-            b.iter().map(|d| d.dev_eui).collect::<Vec<_>>()
-        );
+        assert_eq!(a.iter().map(|d| d.dev_eui).collect::<Vec<_>>(), b.iter().map(|d| d.dev_eui).collect::<Vec<_>>());
         let models: std::collections::HashSet<_> = a.iter().map(|d| d.model).collect();
         assert_eq!(models.len(), MODELS.len());
         let eui: std::collections::HashSet<_> = a.iter().map(|d| d.dev_eui).collect();
@@ -423,12 +349,8 @@ mod tests {
 
     #[test]
     fn school_hours_are_occupied_weekends_are_not() {
-        let monday_10h = DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let sunday_10h = DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let monday_10h = DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z").unwrap().with_timezone(&Utc);
+        let sunday_10h = DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z").unwrap().with_timezone(&Utc);
         assert!(occupancy(monday_10h) > 0.5);
         assert_eq!(occupancy(sunday_10h), 0.0);
     }

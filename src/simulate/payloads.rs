@@ -65,11 +65,7 @@ pub fn milesight_ct101(total_ah: f64, max: f64, min: f64, current: f64) -> Vec<u
 pub fn tekzitel_tekzipark(occupied: bool, temp: f64, parking_id: u8) -> Vec<u8> {
     // Radar detection and good battery flags set, as a healthy sensor reports.
     let status = (u8::from(occupied) << 7) | 0x28;
-    vec![
-        status,
-        temp.round().clamp(-128.0, 127.0) as i8 as u8,
-        parking_id,
-    ]
+    vec![status, temp.round().clamp(-128.0, 127.0) as i8 as u8, parking_id]
 }
 
 fn u16_le(v: f64) -> [u8; 2] {
@@ -86,21 +82,13 @@ mod tests {
     use roc42_decoders::{decode, Metric};
 
     fn value(readings: &[roc42_decoders::Reading], m: Metric) -> f64 {
-        readings
-            .iter()
-            .find(|r| r.metric == m)
-            .map(|r| r.value)
-            .unwrap_or(f64::NAN)
+        readings.iter().find(|r| r.metric == m).map(|r| r.value).unwrap_or(f64::NAN)
     }
 
     #[test]
     fn frames_round_trip_through_the_decoders() {
-        let r = decode(
-            "milesight-am319",
-            85,
-            &milesight_am319(21.4, 45.5, true, 812.0, 120.0, 1013.2, 12.0, 20.0),
-        )
-        .unwrap();
+        let r = decode("milesight-am319", 85, &milesight_am319(21.4, 45.5, true, 812.0, 120.0, 1013.2, 12.0, 20.0))
+            .unwrap();
         assert_eq!(value(&r, Metric::AirTemperature), 21.4);
         assert_eq!(value(&r, Metric::AirRelativeHumidity), 45.5);
         assert_eq!(value(&r, Metric::AirCo2), 812.0);
@@ -108,22 +96,12 @@ mod tests {
         assert_eq!(value(&r, Metric::ActionMotionDetected), 1.0);
         assert_eq!(r.len(), 8);
 
-        let r = decode(
-            "elsys-ers-co2",
-            5,
-            &elsys_ers_co2(-3.2, 55.0, 300.0, 4, 640.0, 3.61),
-        )
-        .unwrap();
+        let r = decode("elsys-ers-co2", 5, &elsys_ers_co2(-3.2, 55.0, 300.0, 4, 640.0, 3.61)).unwrap();
         assert_eq!(value(&r, Metric::AirTemperature), -3.2);
         assert_eq!(value(&r, Metric::BatteryVoltage), 3.61);
         assert_eq!(r.len(), 6);
 
-        let r = decode(
-            "milesight-ct101",
-            85,
-            &milesight_ct101(1234.56, 30.0, 2.5, 12.34),
-        )
-        .unwrap();
+        let r = decode("milesight-ct101", 85, &milesight_ct101(1234.56, 30.0, 2.5, 12.34)).unwrap();
         assert_eq!(value(&r, Metric::ElectricCharge), 1234.56);
         assert_eq!(value(&r, Metric::ElectricCurrent), 12.34);
 

@@ -88,15 +88,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
     let mut last_seen: BTreeMap<i64, DateTime<Utc>> = BTreeMap::new();
     // Rejected messages in arrival order, a message repeated in the batch counted once:
     // (source, topic, sha256, payload, error, received_at, count).
-    type RejectedRow<'a> = (
-        &'a str,
-        &'a str,
-        [u8; 32],
-        &'a [u8],
-        &'a str,
-        DateTime<Utc>,
-        i32,
-    );
+    type RejectedRow<'a> = (&'a str, &'a str, [u8; 32], &'a [u8], &'a str, DateTime<Utc>, i32);
     let mut rejected: Vec<RejectedRow<'_>> = Vec::new();
     let mut rejected_index: HashMap<(&str, &str, [u8; 32]), usize> = HashMap::new();
 
@@ -119,8 +111,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
                 up.lns_object.push(u.lns_object.as_ref().map(Json));
                 up.outcome.push(d.outcome.as_str());
                 up.error.push(d.error.as_deref());
-                up.readings
-                    .push(i16::try_from(d.readings.len()).unwrap_or(i16::MAX));
+                up.readings.push(i16::try_from(d.readings.len()).unwrap_or(i16::MAX));
                 if let Some(id) = d.device_id {
                     for r in &d.readings {
                         rd.time.push(r.time);
@@ -136,20 +127,10 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
             }
             Record::Rejected(r, _) => {
                 let hash: [u8; 32] = Sha256::digest(&r.payload).into();
-                let i = *rejected_index
-                    .entry((r.source, &r.topic, hash))
-                    .or_insert_with(|| {
-                        rejected.push((
-                            r.source,
-                            &r.topic,
-                            hash,
-                            &r.payload,
-                            &r.error,
-                            r.received_at,
-                            0,
-                        ));
-                        rejected.len() - 1
-                    });
+                let i = *rejected_index.entry((r.source, &r.topic, hash)).or_insert_with(|| {
+                    rejected.push((r.source, &r.topic, hash, &r.payload, &r.error, r.received_at, 0));
+                    rejected.len() - 1
+                });
                 rejected[i].5 = rejected[i].5.max(r.received_at);
                 rejected[i].6 += 1;
             }
@@ -192,11 +173,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
     }
     if !last_seen.is_empty() {
         let (ids, times): (Vec<i64>, Vec<DateTime<Utc>>) = last_seen.into_iter().unzip();
-        sqlx::query(UPDATE_LAST_SEEN)
-            .bind(&ids)
-            .bind(&times)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(UPDATE_LAST_SEEN).bind(&ids).bind(&times).execute(&mut *tx).await?;
     }
     if !rejected.is_empty() {
         let sources: Vec<&str> = rejected.iter().map(|r| r.0).collect();

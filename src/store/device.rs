@@ -46,21 +46,13 @@ pub struct DeviceFilter {
 }
 
 pub async fn get(pool: &PgPool, dev_eui: DevEui) -> Result<Option<Device>, sqlx::Error> {
-    const Q: &str = "SELECT id, dev_eui, name, model, commune, created_at, updated_at, last_seen_at FROM device WHERE dev_eui = $1";
-    sqlx::query_as::<_, Device>(Q)
-        .bind(dev_eui.to_string())
-        .fetch_optional(pool)
-        .await
+    const Q: &str =
+        "SELECT id, dev_eui, name, model, commune, created_at, updated_at, last_seen_at FROM device WHERE dev_eui = $1";
+    sqlx::query_as::<_, Device>(Q).bind(dev_eui.to_string()).fetch_optional(pool).await
 }
 
-pub async fn list(
-    pool: &PgPool,
-    filter: &DeviceFilter,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<Device>, sqlx::Error> {
-    const Q: &str =
-        "SELECT id, dev_eui, name, model, commune, created_at, updated_at, last_seen_at FROM device
+pub async fn list(pool: &PgPool, filter: &DeviceFilter, limit: i64, offset: i64) -> Result<Vec<Device>, sqlx::Error> {
+    const Q: &str = "SELECT id, dev_eui, name, model, commune, created_at, updated_at, last_seen_at FROM device
         WHERE ($1::text IS NULL OR commune = $1) AND ($2::text IS NULL OR model = $2)
         ORDER BY dev_eui LIMIT $3 OFFSET $4";
     sqlx::query_as::<_, Device>(Q)
@@ -73,12 +65,9 @@ pub async fn list(
 }
 
 pub async fn count(pool: &PgPool, filter: &DeviceFilter) -> Result<i64, sqlx::Error> {
-    const Q: &str = "SELECT count(*) FROM device WHERE ($1::text IS NULL OR commune = $1) AND ($2::text IS NULL OR model = $2)";
-    sqlx::query_scalar(Q)
-        .bind(&filter.commune)
-        .bind(&filter.model)
-        .fetch_one(pool)
-        .await
+    const Q: &str =
+        "SELECT count(*) FROM device WHERE ($1::text IS NULL OR commune = $1) AND ($2::text IS NULL OR model = $2)";
+    sqlx::query_scalar(Q).bind(&filter.commune).bind(&filter.model).fetch_one(pool).await
 }
 
 /// Creates the device, or updates its name, model and commune.
@@ -98,20 +87,15 @@ pub async fn upsert(pool: &PgPool, d: &NewDevice) -> Result<Device, sqlx::Error>
 
 /// Every device as the pipeline needs it.
 pub async fn list_refs(pool: &PgPool) -> Result<Vec<(DevEui, DeviceRef)>, sqlx::Error> {
-    let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, dev_eui, model FROM device")
-        .fetch_all(pool)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, eui, model)| Some((eui.parse().ok()?, DeviceRef { id, model })))
-        .collect())
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, dev_eui, model FROM device").fetch_all(pool).await?;
+    Ok(rows.into_iter().filter_map(|(id, eui, model)| Some((eui.parse().ok()?, DeviceRef { id, model }))).collect())
 }
 
 pub async fn get_ref(pool: &PgPool, dev_eui: DevEui) -> Result<Option<DeviceRef>, sqlx::Error> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, model FROM device WHERE dev_eui = $1")
-            .bind(dev_eui.to_string())
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<(i64, String)> = sqlx::query_as("SELECT id, model FROM device WHERE dev_eui = $1")
+        .bind(dev_eui.to_string())
+        .fetch_optional(pool)
+        .await?;
     Ok(row.map(|(id, model)| DeviceRef { id, model }))
 }

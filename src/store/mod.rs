@@ -24,14 +24,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrati
 /// Creates the database if it does not exist, then connects a pool.
 pub async fn connect(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
     let opts = PgConnectOptions::from_str(&cfg.url).context("parse database URL")?;
-    if !Postgres::database_exists(&cfg.url)
-        .await
-        .context("reach PostgreSQL")?
-    {
-        info!(
-            database = opts.get_database().unwrap_or_default(),
-            "Creating database."
-        );
+    if !Postgres::database_exists(&cfg.url).await.context("reach PostgreSQL")? {
+        info!(database = opts.get_database().unwrap_or_default(), "Creating database.");
         if let Err(e) = Postgres::create_database(&cfg.url).await {
             // Another process may have created it at the same time.
             if !Postgres::database_exists(&cfg.url).await.unwrap_or(false) {
@@ -49,20 +43,16 @@ pub async fn connect(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
 
 /// Applies the pending migrations.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR
-        .run(pool)
-        .await
-        .context("apply migrations (is the timescaledb extension installed and preloaded? see deploy/local/services.sh)")
+    MIGRATOR.run(pool).await.context(
+        "apply migrations (is the timescaledb extension installed and preloaded? see deploy/local/services.sh)",
+    )
 }
 
 /// Whether a database error may go away by itself (retry) rather than being about the
 /// data (do not retry the same statement).
 pub fn is_transient(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();

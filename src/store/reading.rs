@@ -37,24 +37,13 @@ pub async fn list(
 }
 
 /// The latest reading of each metric of a device, within `since`.
-pub async fn latest(
-    pool: &PgPool,
-    device_id: i64,
-    since: DateTime<Utc>,
-) -> Result<Vec<ReadingPoint>, sqlx::Error> {
+pub async fn latest(pool: &PgPool, device_id: i64, since: DateTime<Utc>) -> Result<Vec<ReadingPoint>, sqlx::Error> {
     const Q: &str = "SELECT DISTINCT ON (metric) time, metric, value FROM reading
         WHERE device_id = $1 AND time >= $2 ORDER BY metric, time DESC";
-    sqlx::query_as::<_, ReadingPoint>(Q)
-        .bind(device_id)
-        .bind(since)
-        .fetch_all(pool)
-        .await
+    sqlx::query_as::<_, ReadingPoint>(Q).bind(device_id).bind(since).fetch_all(pool).await
 }
 
 /// Counts readings of a device (tests, bench).
 pub async fn count_for_device(pool: &PgPool, device_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM reading WHERE device_id = $1")
-        .bind(device_id)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar("SELECT count(*) FROM reading WHERE device_id = $1").bind(device_id).fetch_one(pool).await
 }

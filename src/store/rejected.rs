@@ -25,13 +25,9 @@ pub struct RejectedMessage {
 
 /// The most recently seen rejected messages first.
 pub async fn list(pool: &PgPool, limit: i64) -> Result<Vec<RejectedMessage>, sqlx::Error> {
-    const Q: &str =
-        "SELECT id, source, topic, payload, error, received_at, last_received_at, times_seen
+    const Q: &str = "SELECT id, source, topic, payload, error, received_at, last_received_at, times_seen
         FROM ingest_rejected ORDER BY last_received_at DESC, id DESC LIMIT $1";
-    let mut rows = sqlx::query_as::<_, RejectedMessage>(Q)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
+    let mut rows = sqlx::query_as::<_, RejectedMessage>(Q).bind(limit).fetch_all(pool).await?;
     for r in &mut rows {
         r.payload_hex = hex::encode(&r.payload);
     }

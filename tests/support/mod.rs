@@ -14,8 +14,7 @@ use roc42::simulate::SimDevice;
 use sqlx::PgPool;
 
 pub fn base_database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn mqtt_url() -> String {
@@ -42,40 +41,25 @@ impl TestDb {
             Some(i) if !base[..i].ends_with('/') => format!("{}/{name}", &base[..i]),
             _ => format!("{base}/{name}"),
         };
-        let cfg = roc42::config::DatabaseConfig {
-            url: url.clone(),
-            max_connections: 8,
-        };
-        let pool = roc42::store::connect(&cfg)
-            .await
-            .expect("connect to the test database");
-        roc42::store::migrate(&pool)
-            .await
-            .expect("migrate the test database");
+        let cfg = roc42::config::DatabaseConfig { url: url.clone(), max_connections: 8 };
+        let pool = roc42::store::connect(&cfg).await.expect("connect to the test database");
+        roc42::store::migrate(&pool).await.expect("migrate the test database");
         Self { url, name, pool }
     }
 
     /// Closes the pool and drops the database.
     pub async fn drop_db(self) {
         self.pool.close().await;
-        let admin = sqlx::PgPool::connect(&base_database_url())
+        let admin = sqlx::PgPool::connect(&base_database_url()).await.expect("connect admin");
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .execute(&admin)
             .await
-            .expect("connect admin");
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&admin)
-        .await
-        .expect("drop test database");
+            .expect("drop test database");
         admin.close().await;
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.pool)
-            .await
-            .expect(sql)
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.expect(sql)
     }
 }
 
@@ -112,12 +96,8 @@ impl TestApp {
     }
 
     pub async fn with_pool(cfg: &Config, pool: &PgPool) -> Self {
-        let ingest = Ingest::start(cfg, pool.clone())
-            .await
-            .expect("start ingest");
-        let http = Http::start(cfg.http.addr, pool.clone())
-            .await
-            .expect("start API");
+        let ingest = Ingest::start(cfg, pool.clone()).await.expect("start ingest");
+        let http = Http::start(cfg.http.addr, pool.clone()).await.expect("start API");
         Self { ingest, http }
     }
 
@@ -142,19 +122,14 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
 /// A connected publisher with a unique client id.
 pub async fn publisher() -> Publisher {
-    Publisher::connect(&mqtt_url(), &format!("roc42-test-pub-{}", unique()), 1000)
-        .await
-        .expect("connect publisher")
+    Publisher::connect(&mqtt_url(), &format!("roc42-test-pub-{}", unique()), 1000).await.expect("connect publisher")
 }
 
 /// Publishes one simulated uplink of `device` at `t`; returns the event's JSON.
@@ -166,9 +141,7 @@ pub async fn publish_uplink(
     rng: &mut rand::rngs::StdRng,
 ) -> Vec<u8> {
     let ev = device.uplink_event(t, rng);
-    p.publish(device.topic(&prefix(topic_root)), ev.clone())
-        .await
-        .expect("publish");
+    p.publish(device.topic(&prefix(topic_root)), ev.clone()).await.expect("publish");
     ev
 }
 
@@ -176,9 +149,7 @@ pub async fn publish_uplink(
 pub fn expected_readings(event: &[u8], model: &str) -> Vec<(String, f64)> {
     let v: serde_json::Value = serde_json::from_slice(event).expect("event JSON");
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(v["data"].as_str().expect("data"))
-        .expect("base64");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(v["data"].as_str().expect("data")).expect("base64");
     let f_port = u8::try_from(v["fPort"].as_u64().expect("fPort")).expect("fPort u8");
     let mut r: Vec<(String, f64)> = roc42_decoders::decode(model, f_port, &bytes)
         .expect("decode")
@@ -201,8 +172,5 @@ pub fn metric(name: &str, label: &str) -> f64 {
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }

@@ -40,12 +40,7 @@ pub(crate) fn decode(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(),
                     0x13 => 65,
                     // Settings: a length byte, then that many bytes.
                     0x3e => usize::from(c.u8()?),
-                    _ => {
-                        return Err(DecodeError::UnknownField {
-                            code: u16::from(ty),
-                            offset,
-                        })
-                    }
+                    _ => return Err(DecodeError::UnknownField { code: u16::from(ty), offset }),
                 };
                 c.take(len)?;
             }
@@ -62,22 +57,9 @@ mod tests {
     fn battery_pressure_and_settings() {
         let mut out = Readings::default();
         // VDD 3600 mV, pressure 1013.250 hPa, settings of 2 bytes.
-        decode(
-            5,
-            &[
-                0x07, 0x0e, 0x10, 0x14, 0x00, 0x0f, 0x76, 0x02, 0x3e, 2, 0xaa, 0xbb,
-            ],
-            &mut out,
-        )
-        .unwrap();
+        decode(5, &[0x07, 0x0e, 0x10, 0x14, 0x00, 0x0f, 0x76, 0x02, 0x3e, 2, 0xaa, 0xbb], &mut out).unwrap();
         let got: Vec<_> = out.0.iter().map(|r| (r.metric, r.value)).collect();
-        assert_eq!(
-            got,
-            vec![
-                (Metric::BatteryVoltage, 3.6),
-                (Metric::AirPressure, 1013.25)
-            ]
-        );
+        assert_eq!(got, vec![(Metric::BatteryVoltage, 3.6), (Metric::AirPressure, 1013.25)]);
     }
 
     #[test]
@@ -85,18 +67,8 @@ mod tests {
         let mut out = Readings::default();
         assert_eq!(
             decode(5, &[0x01, 0x00, 0xe2, 0x77], &mut out),
-            Err(DecodeError::UnknownField {
-                code: 0x77,
-                offset: 3
-            })
+            Err(DecodeError::UnknownField { code: 0x77, offset: 3 })
         );
-        assert_eq!(
-            decode(5, &[0x06, 0x03], &mut out),
-            Err(DecodeError::TooShort {
-                offset: 1,
-                needed: 2,
-                len: 2
-            })
-        );
+        assert_eq!(decode(5, &[0x06, 0x03], &mut out), Err(DecodeError::TooShort { offset: 1, needed: 2, len: 2 }));
     }
 }

@@ -28,16 +28,9 @@ pub(crate) fn walk(
         let offset = c.pos();
         let channel = c.u8()?;
         let ty = c.u8()?;
-        let known = if channel == 0xff {
-            device_info(ty, &mut c)?
-        } else {
-            field(channel, ty, &mut c, out)?
-        };
+        let known = if channel == 0xff { device_info(ty, &mut c)? } else { field(channel, ty, &mut c, out)? };
         if !known {
-            return Err(DecodeError::UnknownField {
-                code: u16::from_be_bytes([channel, ty]),
-                offset,
-            });
+            return Err(DecodeError::UnknownField { code: u16::from_be_bytes([channel, ty]), offset });
         }
     }
     Ok(())
@@ -71,27 +64,15 @@ mod tests {
     #[test]
     fn wrong_port_and_unknown_field_are_errors() {
         let mut out = Readings::default();
-        assert_eq!(
-            walk(1, &[1, 2], &mut out, |_, _, _, _| Ok(true)),
-            Err(DecodeError::UnknownPort(1))
-        );
+        assert_eq!(walk(1, &[1, 2], &mut out, |_, _, _, _| Ok(true)), Err(DecodeError::UnknownPort(1)));
         assert_eq!(
             walk(PORT, &[0x42, 0x42, 0], &mut out, |_, _, _, _| Ok(false)),
-            Err(DecodeError::UnknownField {
-                code: 0x4242,
-                offset: 0
-            })
+            Err(DecodeError::UnknownField { code: 0x4242, offset: 0 })
         );
-        assert_eq!(
-            walk(PORT, &[], &mut out, |_, _, _, _| Ok(true)),
-            Err(DecodeError::Empty)
-        );
+        assert_eq!(walk(PORT, &[], &mut out, |_, _, _, _| Ok(true)), Err(DecodeError::Empty));
     }
 
     fn hex_frame(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 }

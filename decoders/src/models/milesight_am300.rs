@@ -8,41 +8,20 @@ use crate::metric::Metric;
 use crate::{DecodeError, Readings};
 
 /// AM307 and AM319 firmware report TVOC as the raw index the device sends.
-pub(crate) fn decode_tvoc_raw(
-    f_port: u8,
-    bytes: &[u8],
-    out: &mut Readings,
-) -> Result<(), DecodeError> {
+pub(crate) fn decode_tvoc_raw(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(), DecodeError> {
     decode(f_port, bytes, out, 1.0)
 }
 
 /// AM308 firmware reports TVOC as an IAQ level in hundredths.
-pub(crate) fn decode_tvoc_iaq(
-    f_port: u8,
-    bytes: &[u8],
-    out: &mut Readings,
-) -> Result<(), DecodeError> {
+pub(crate) fn decode_tvoc_iaq(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(), DecodeError> {
     decode(f_port, bytes, out, 0.01)
 }
 
-fn decode(
-    f_port: u8,
-    bytes: &[u8],
-    out: &mut Readings,
-    tvoc_scale: f64,
-) -> Result<(), DecodeError> {
-    milesight::walk(f_port, bytes, out, |channel, ty, c, out| {
-        field(channel, ty, c, out, tvoc_scale)
-    })
+fn decode(f_port: u8, bytes: &[u8], out: &mut Readings, tvoc_scale: f64) -> Result<(), DecodeError> {
+    milesight::walk(f_port, bytes, out, |channel, ty, c, out| field(channel, ty, c, out, tvoc_scale))
 }
 
-fn field(
-    channel: u8,
-    ty: u8,
-    c: &mut Cursor<'_>,
-    out: &mut Readings,
-    tvoc_scale: f64,
-) -> Result<bool, DecodeError> {
+fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings, tvoc_scale: f64) -> Result<bool, DecodeError> {
     match (channel, ty) {
         (0x01, 0x75) => out.push(Metric::BatteryLevel, f64::from(c.u8()?)),
         (0x03, 0x67) => out.push(Metric::AirTemperature, f64::from(c.i16_le()?) / 10.0),
@@ -80,11 +59,7 @@ mod tests {
         let mut out = Readings::default();
         assert_eq!(
             decode_tvoc_raw(85, &[0x07, 0x7d, 0xe7], &mut out),
-            Err(DecodeError::TooShort {
-                offset: 2,
-                needed: 2,
-                len: 3
-            })
+            Err(DecodeError::TooShort { offset: 2, needed: 2, len: 3 })
         );
     }
 

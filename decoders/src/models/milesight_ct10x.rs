@@ -59,22 +59,11 @@ mod tests {
     fn total_and_invalid_current() {
         let mut out = Readings::default();
         // total 123.45 A.h; max invalid, min 1.00 A, current 2.50 A
-        decode(
-            85,
-            &[
-                0x03, 0x97, 0x39, 0x30, 0, 0, 0x04, 0x98, 0xff, 0xff, 100, 0, 0xfa, 0,
-            ],
-            &mut out,
-        )
-        .unwrap();
+        decode(85, &[0x03, 0x97, 0x39, 0x30, 0, 0, 0x04, 0x98, 0xff, 0xff, 100, 0, 0xfa, 0], &mut out).unwrap();
         let got: Vec<_> = out.0.iter().map(|r| (r.metric, r.value)).collect();
         assert_eq!(
             got,
-            vec![
-                (Metric::ElectricCharge, 123.45),
-                (Metric::ElectricCurrentMin, 1.0),
-                (Metric::ElectricCurrent, 2.5)
-            ]
+            vec![(Metric::ElectricCharge, 123.45), (Metric::ElectricCurrentMin, 1.0), (Metric::ElectricCurrent, 2.5)]
         );
     }
 }

@@ -2,6 +2,10 @@
 
 pub(crate) mod elsys;
 pub(crate) mod milesight;
+pub(crate) mod milesight_am100;
 pub(crate) mod milesight_am300;
 pub(crate) mod milesight_ct10x;
+pub(crate) mod milesight_em300;
+pub(crate) mod milesight_gs301;
+pub(crate) mod milesight_ws;
 pub(crate) mod tekzitel;

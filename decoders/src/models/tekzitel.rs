@@ -37,21 +37,8 @@ mod tests {
     #[test]
     fn short_and_odd_frames() {
         let mut out = Readings::default();
-        assert_eq!(
-            decode(1, &[0xa8, 0x2d], &mut out),
-            Err(DecodeError::TooShort {
-                offset: 2,
-                needed: 1,
-                len: 2
-            })
-        );
-        assert!(matches!(
-            decode(1, &[0xa8, 0x2d, 0x63, 0xb0, 0x00], &mut out),
-            Err(DecodeError::BadValue { .. })
-        ));
-        assert_eq!(
-            decode(2, &[0xa8, 0x2d, 0x63], &mut out),
-            Err(DecodeError::UnknownPort(2))
-        );
+        assert_eq!(decode(1, &[0xa8, 0x2d], &mut out), Err(DecodeError::TooShort { offset: 2, needed: 1, len: 2 }));
+        assert!(matches!(decode(1, &[0xa8, 0x2d, 0x63, 0xb0, 0x00], &mut out), Err(DecodeError::BadValue { .. })));
+        assert_eq!(decode(2, &[0xa8, 0x2d, 0x63], &mut out), Err(DecodeError::UnknownPort(2)));
     }
 }

@@ -1,0 +1,27 @@
+//! Milesight EM300-DI: a dry-contact / pulse input (water and gas meters with a pulse
+//! output), with temperature and humidity.
+
+use super::milesight;
+use crate::cursor::Cursor;
+use crate::metric::Metric;
+use crate::{DecodeError, Readings};
+
+pub(crate) fn decode(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(), DecodeError> {
+    milesight::walk(f_port, bytes, out, field)
+}
+
+fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings) -> Result<bool, DecodeError> {
+    match (channel, ty) {
+        (0x01, 0x75) => out.push(Metric::BatteryLevel, f64::from(c.u8()?)),
+        (0x03, 0x67) => out.push(Metric::AirTemperature, f64::from(c.i16_le()?) / 10.0),
+        (0x04, 0x68) => out.push(Metric::AirRelativeHumidity, f64::from(c.u8()?) / 2.0),
+        // Input in digital mode: a contact state, not a measurement.
+        (0x05, 0x00) => {
+            c.u8()?;
+        }
+        // Input in counter mode: the pulse counter index.
+        (0x05, 0xc8) => out.push(Metric::PulseCount, f64::from(c.u32_le()?)),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
