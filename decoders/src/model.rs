@@ -66,6 +66,8 @@ use Category::*;
 /// Every model this crate knows, one line each, sorted by id (lookups binary-search it).
 #[rustfmt::skip]
 pub static MODELS: &[ModelInfo] = &[
+    m("decentlab-dl-lp8p", "Decentlab", "DL-LP8P", AirQuality, 1, models::decentlab::decode_lp8p),
+    m("decentlab-dl-pm", "Decentlab", "DL-PM", AirQuality, 1, models::decentlab::decode_pm),
     m("elsys-ems", "Elsys", "EMS", AirQuality, 5, models::elsys::decode),
     m("elsys-ems-lite", "Elsys", "EMS Lite", AirQuality, 5, models::elsys::decode),
     m("elsys-ers", "Elsys", "ERS", AirQuality, 5, models::elsys::decode),

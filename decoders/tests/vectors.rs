@@ -66,6 +66,18 @@ const MILESIGHT_WS: &[(&str, Metric)] = &[
     ("power_consumption", EnergyActiveImport),
     ("current", ElectricCurrent),
 ];
+const DECENTLAB: &[(&str, Metric)] = &[
+    ("battery_voltage", BatteryVoltage),
+    ("air_temperature", AirTemperature),
+    ("air_humidity", AirRelativeHumidity),
+    ("barometric_pressure", AirPressure),
+    ("co2_concentration", AirCo2),
+    ("pm1_0_mass_concentration", AirPm1),
+    ("pm2_5_mass_concentration", AirPm25),
+    ("pm10_mass_concentration", AirPm10),
+];
+/// Vendor keys whose unit differs from the canonical one: vendor value x factor.
+const SCALES: &[(&str, f64)] = &[("barometric_pressure", 0.01)];
 const TEKZIPARK: &[(&str, Metric)] = &[("occupied", ParkingOccupied), ("Temperature", DeviceTemperature)];
 
 macro_rules! cases {
@@ -100,12 +112,20 @@ const CASES: &[Case] = cases! {
         &[("battery", BatteryLevel), ("temperature", AirTemperature), ("humidity", AirRelativeHumidity), ("nh3", AirNh3), ("h2s", AirH2s)], &[];
     "vendor/milesight-iot/ws52x-codec.yaml" => "milesight-ws52x", MILESIGHT_WS, &["button"];
     "vendor/milesight-iot/ws558-codec.yaml" => "milesight-ws558", MILESIGHT_WS, &[];
+    "vendor/decentlab/dl-pm-codec.yaml" => "decentlab-dl-pm", DECENTLAB, &[
+        "device_id", "protocol_version", "pm4_mass_concentration", "typical_particle_size", "pm0_5_number_concentration",
+        "pm1_0_number_concentration", "pm2_5_number_concentration", "pm4_number_concentration", "pm10_number_concentration"];
+    "vendor/decentlab/dl-lp8p-codec.yaml" => "decentlab-dl-lp8p", DECENTLAB, &[
+        "device_id", "protocol_version", "barometer_temperature", "capacitor_voltage_1", "capacitor_voltage_2",
+        "co2_concentration_lpf", "co2_sensor_status", "co2_sensor_temperature", "raw_ir_reading", "raw_ir_reading_lpf"];
     "vendor/tekzitel/tekzipark-codec.yaml" => "tekzitel-tekzipark", TEKZIPARK,
         &["keepAlive", "reset", "No_Beacon", "Radar", "Obstruction", "Good_Battery", "Parking_ID", "Beacon_RSSI", "Beacons"];
 };
 
 fn vendor_value(v: &Value) -> Option<f64> {
     match v {
+        // Decentlab wraps values as {displayName, unit, value}.
+        Value::Object(o) => o.get("value").and_then(vendor_value),
         Value::Number(n) => n.as_f64(),
         Value::Bool(b) => Some(f64::from(u8::from(*b))),
         Value::String(s) if s == "trigger" => Some(1.0),
@@ -158,7 +178,8 @@ fn vendor_examples_decode_to_canonical_readings() {
             };
             match vendor_value(value) {
                 Some(x) => {
-                    expected.insert(*metric, x);
+                    let factor = SCALES.iter().find(|(k, _)| k == key).map_or(1.0, |(_, f)| *f);
+                    expected.insert(*metric, x * factor);
                 }
                 None => failures.push(format!("{what}: vendor value of {key:?} is not a number: {value}")),
             }
