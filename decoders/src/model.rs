@@ -66,6 +66,9 @@ use Category::*;
 /// Every model this crate knows, one line each, sorted by id (lookups binary-search it).
 #[rustfmt::skip]
 pub static MODELS: &[ModelInfo] = &[
+    m("bosch-tps110", "Bosch", "TPS110 parking lot sensor", Parking, 1, models::bosch::decode_tps110),
+    m("decentlab-dl-gmm", "Decentlab", "DL-GMM", AirQuality, 1, models::decentlab::decode_gmm),
+    m("decentlab-dl-iam", "Decentlab", "DL-IAM", AirQuality, 1, models::decentlab::decode_iam),
     m("decentlab-dl-lp8p", "Decentlab", "DL-LP8P", AirQuality, 1, models::decentlab::decode_lp8p),
     m("decentlab-dl-pm", "Decentlab", "DL-PM", AirQuality, 1, models::decentlab::decode_pm),
     m("elsys-ems", "Elsys", "EMS", AirQuality, 5, models::elsys::decode),

@@ -75,9 +75,13 @@ const DECENTLAB: &[(&str, Metric)] = &[
     ("pm1_0_mass_concentration", AirPm1),
     ("pm2_5_mass_concentration", AirPm25),
     ("pm10_mass_concentration", AirPm10),
+    ("illuminance", AirLightIntensity),
+    ("activity_counter", ActionMotionCount),
+    ("total_voc", AirTvocPpb),
+    ("atmospheric_pressure", AirPressure),
 ];
 /// Vendor keys whose unit differs from the canonical one: vendor value x factor.
-const SCALES: &[(&str, f64)] = &[("barometric_pressure", 0.01)];
+const SCALES: &[(&str, f64)] = &[("barometric_pressure", 0.01), ("atmospheric_pressure", 10.0)];
 const TEKZIPARK: &[(&str, Metric)] = &[("occupied", ParkingOccupied), ("Temperature", DeviceTemperature)];
 
 macro_rules! cases {
@@ -118,6 +122,13 @@ const CASES: &[Case] = cases! {
     "vendor/decentlab/dl-lp8p-codec.yaml" => "decentlab-dl-lp8p", DECENTLAB, &[
         "device_id", "protocol_version", "barometer_temperature", "capacitor_voltage_1", "capacitor_voltage_2",
         "co2_concentration_lpf", "co2_sensor_status", "co2_sensor_temperature", "raw_ir_reading", "raw_ir_reading_lpf"];
+    "vendor/decentlab/dl-iam-codec.yaml" => "decentlab-dl-iam", DECENTLAB, &[
+        "device_id", "protocol_version", "ambient_light_infrared", "ambient_light_visible_infrared", "co2_sensor_status",
+        "raw_ir_reading"];
+    "vendor/decentlab/dl-gmm-codec.yaml" => "decentlab-dl-gmm", DECENTLAB, &[
+        "device_id", "protocol_version", "photosynthetically_active_radiation", "vapor_pressure_deficit", "dew_point"];
+    "vendor/bosch/tps110-0292-codec.yaml" => "bosch-tps110", &[("occupied", ParkingOccupied), ("temperature", DeviceTemperature)],
+        &["type", "debugCodes", "firmwareVersion", "resetCause"];
     "vendor/tekzitel/tekzipark-codec.yaml" => "tekzitel-tekzipark", TEKZIPARK,
         &["keepAlive", "reset", "No_Beacon", "Radar", "Obstruction", "Good_Battery", "Parking_ID", "Beacon_RSSI", "Beacons"];
 };

@@ -1,5 +1,6 @@
 //! One file per vendor decoder family; `crate::model::MODELS` maps model ids to them.
 
+pub(crate) mod bosch;
 pub(crate) mod decentlab;
 pub(crate) mod elsys;
 pub(crate) mod milesight;
