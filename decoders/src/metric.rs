@@ -75,6 +75,10 @@ catalogue! {
     AirHcho => "air.hcho", "mg/m3", Gauge, "Formaldehyde concentration";
     AirO3 => "air.o3", "ppm", Gauge, "Ozone concentration";
     AirNh3 => "air.nh3", "ppm", Gauge, "Ammonia concentration";
+    AirCo => "air.co", "ppm", Gauge, "Carbon monoxide concentration";
+    AirNo => "air.no", "ppm", Gauge, "Nitric oxide concentration";
+    AirNo2 => "air.no2", "ppm", Gauge, "Nitrogen dioxide concentration";
+    AirSo2 => "air.so2", "ppm", Gauge, "Sulphur dioxide concentration";
     AirH2s => "air.h2s", "ppm", Gauge, "Hydrogen sulphide concentration";
     AirLightIntensity => "air.light_intensity", "lx", Gauge, "Illuminance";
     AirLightLevel => "air.light_level", "1", Gauge, "Illuminance as the vendor's level scale";

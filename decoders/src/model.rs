@@ -95,6 +95,9 @@ pub static MODELS: &[ModelInfo] = &[
     m("milesight-gs301", "Milesight", "GS301", AirQuality, 85, models::milesight_gs301::decode),
     m("milesight-ws52x", "Milesight", "WS52x", Energy, 85, models::milesight_ws::decode),
     m("milesight-ws558", "Milesight", "WS558", Energy, 85, models::milesight_ws::decode),
+    m("netvox-r718n1", "Netvox", "R718N1", Energy, 6, models::netvox::decode_r718n1),
+    m("netvox-ra0715", "Netvox", "RA0715", AirQuality, 6, models::netvox::decode_ra07),
+    m("netvox-ra0715y", "Netvox", "RA0715Y", AirQuality, 6, models::netvox::decode_ra07),
     m("tekzitel-tekzipark", "Tekzitel", "TekziPark", Parking, 1, models::tekzitel::decode),
 ];
 

@@ -81,7 +81,62 @@ const DECENTLAB: &[(&str, Metric)] = &[
     ("atmospheric_pressure", AirPressure),
 ];
 /// Vendor keys whose unit differs from the canonical one: vendor value x factor.
-const SCALES: &[(&str, f64)] = &[("barometric_pressure", 0.01), ("atmospheric_pressure", 10.0)];
+const SCALES: &[(&str, f64)] = &[("barometric_pressure", 0.01), ("atmospheric_pressure", 10.0), ("Current", 0.001)];
+const NETVOX: &[(&str, Metric)] = &[
+    ("Volt", BatteryVoltage),
+    ("Current", ElectricCurrent),
+    ("PM1_0", AirPm1),
+    ("PM2_5", AirPm25),
+    ("PM10", AirPm10),
+    ("O3", AirO3),
+    ("CO", AirCo),
+    ("NO", AirNo),
+    ("NO2", AirNo2),
+    ("SO2", AirSo2),
+    ("H2S", AirH2s),
+    ("CO2", AirCo2),
+    ("Temperature", AirTemperature),
+    ("Humidity", AirRelativeHumidity),
+];
+/// Netvox keys of frames or fields without a canonical metric (versions, configuration,
+/// particle counts, water/soil/weather probes, and fields whose scale no example pins).
+const NETVOX_IGNORE: &[&str] = &[
+    "Device",
+    "SWver",
+    "HWver",
+    "Datecode",
+    "Cmd",
+    "Status",
+    "MinTime",
+    "MaxTime",
+    "CurrentChange",
+    "Multiplier",
+    "um0_3",
+    "um0_5",
+    "um1_0",
+    "um2_5",
+    "um5_0",
+    "um10",
+    "PH",
+    "TempPH",
+    "ORP",
+    "NTU",
+    "TempNTU",
+    "EC5SoildHumi",
+    "SoildHumi5TE",
+    "SoildTemp5TE",
+    "WaterLevel",
+    "EC5TE",
+    "TempLDO",
+    "LDO_DO",
+    "LDO_Sat",
+    "WindSpeed",
+    "WindDirection",
+    "Atomsphere",
+    "VOC",
+    "NH3",
+    "Noise",
+];
 const TEKZIPARK: &[(&str, Metric)] = &[("occupied", ParkingOccupied), ("Temperature", DeviceTemperature)];
 
 macro_rules! cases {
@@ -129,6 +184,9 @@ const CASES: &[Case] = cases! {
         "device_id", "protocol_version", "photosynthetically_active_radiation", "vapor_pressure_deficit", "dew_point"];
     "vendor/bosch/tps110-0292-codec.yaml" => "bosch-tps110", &[("occupied", ParkingOccupied), ("temperature", DeviceTemperature)],
         &["type", "debugCodes", "firmwareVersion", "resetCause"];
+    "vendor/netvox/r718n1-codec.yaml" => "netvox-r718n1", NETVOX, NETVOX_IGNORE;
+    "vendor/netvox/ra0715-codec.yaml" => "netvox-ra0715", NETVOX, NETVOX_IGNORE;
+    "vendor/netvox/ra0715y-codec.yaml" => "netvox-ra0715y", NETVOX, NETVOX_IGNORE;
     "vendor/tekzitel/tekzipark-codec.yaml" => "tekzitel-tekzipark", TEKZIPARK,
         &["keepAlive", "reset", "No_Beacon", "Radar", "Obstruction", "Good_Battery", "Parking_ID", "Beacon_RSSI", "Beacons"];
 };

@@ -10,4 +10,5 @@ pub(crate) mod milesight_ct10x;
 pub(crate) mod milesight_em300;
 pub(crate) mod milesight_gs301;
 pub(crate) mod milesight_ws;
+pub(crate) mod netvox;
 pub(crate) mod tekzitel;
