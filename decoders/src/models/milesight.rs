@@ -3,6 +3,7 @@
 //! fields on channel 0xFF that every model sends after a join.
 
 use crate::cursor::Cursor;
+use crate::metric::Metric;
 use crate::{DecodeError, Readings};
 
 /// The FPort Milesight devices send measurements and device information on.
@@ -34,6 +35,18 @@ pub(crate) fn walk(
         }
     }
     Ok(())
+}
+
+/// The channels Milesight's ambience and input sensors share: battery (%), temperature
+/// (0.1 C) and humidity (0.5 %RH). Returns `Ok(false)` for any other field.
+pub(crate) fn ambience(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings) -> Result<bool, DecodeError> {
+    match (channel, ty) {
+        (0x01, 0x75) => out.push(Metric::BatteryLevel, f64::from(c.u8()?)),
+        (0x03, 0x67) => out.push(Metric::AirTemperature, f64::from(c.i16_le()?) / 10.0),
+        (0x04, 0x68) => out.push(Metric::AirRelativeHumidity, f64::from(c.u8()?) / 2.0),
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// Device information (versions, serial number, class, power-on): no measurement.

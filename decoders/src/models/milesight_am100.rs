@@ -12,9 +12,6 @@ pub(crate) fn decode(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(),
 
 fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings) -> Result<bool, DecodeError> {
     match (channel, ty) {
-        (0x01, 0x75) => out.push(Metric::BatteryLevel, f64::from(c.u8()?)),
-        (0x03, 0x67) => out.push(Metric::AirTemperature, f64::from(c.i16_le()?) / 10.0),
-        (0x04, 0x68) => out.push(Metric::AirRelativeHumidity, f64::from(c.u8()?) / 2.0),
         // PIR activity: detections counted over the report period.
         (0x05, 0x6a) => out.push(Metric::ActionMotionCount, f64::from(c.u16_le()?)),
         // Light: illuminance (lx), then the raw visible+infrared and infrared channels,
@@ -26,7 +23,7 @@ fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings) -> Result<
         (0x07, 0x7d) => out.push(Metric::AirCo2, f64::from(c.u16_le()?)),
         (0x08, 0x7d) => out.push(Metric::AirTvocIndex, f64::from(c.u16_le()?)),
         (0x09, 0x73) => out.push(Metric::AirPressure, f64::from(c.u16_le()?) / 10.0),
-        _ => return Ok(false),
+        _ => return milesight::ambience(channel, ty, c, out),
     }
     Ok(true)
 }

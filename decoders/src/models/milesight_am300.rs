@@ -23,9 +23,6 @@ fn decode(f_port: u8, bytes: &[u8], out: &mut Readings, tvoc_scale: f64) -> Resu
 
 fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings, tvoc_scale: f64) -> Result<bool, DecodeError> {
     match (channel, ty) {
-        (0x01, 0x75) => out.push(Metric::BatteryLevel, f64::from(c.u8()?)),
-        (0x03, 0x67) => out.push(Metric::AirTemperature, f64::from(c.i16_le()?) / 10.0),
-        (0x04, 0x68) => out.push(Metric::AirRelativeHumidity, f64::from(c.u8()?) / 2.0),
         (0x05, 0x00) => out.push(Metric::ActionMotionDetected, f64::from(c.u8()? != 0)),
         (0x06, 0xcb) => out.push(Metric::AirLightLevel, f64::from(c.u8()?)),
         (0x07, 0x7d) => out.push(Metric::AirCo2, f64::from(c.u16_le()?)),
@@ -45,7 +42,7 @@ fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings, tvoc_scale
         (0x0e, 0x01) => {
             c.u8()?;
         }
-        _ => return Ok(false),
+        _ => return milesight::ambience(channel, ty, c, out),
     }
     Ok(true)
 }

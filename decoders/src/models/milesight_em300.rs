@@ -12,16 +12,13 @@ pub(crate) fn decode(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(),
 
 fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings) -> Result<bool, DecodeError> {
     match (channel, ty) {
-        (0x01, 0x75) => out.push(Metric::BatteryLevel, f64::from(c.u8()?)),
-        (0x03, 0x67) => out.push(Metric::AirTemperature, f64::from(c.i16_le()?) / 10.0),
-        (0x04, 0x68) => out.push(Metric::AirRelativeHumidity, f64::from(c.u8()?) / 2.0),
         // Input in digital mode: a contact state, not a measurement.
         (0x05, 0x00) => {
             c.u8()?;
         }
         // Input in counter mode: the pulse counter index.
         (0x05, 0xc8) => out.push(Metric::PulseCount, f64::from(c.u32_le()?)),
-        _ => return Ok(false),
+        _ => return milesight::ambience(channel, ty, c, out),
     }
     Ok(true)
 }
