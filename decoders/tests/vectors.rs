@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use roc42_decoders::{decode, Metric};
+use roc42_decoders::{decode, Metric, Reading};
 use serde_json::Value;
 
 /// How one vendor codec's output maps to canonical metrics.
@@ -199,12 +199,84 @@ fn vendor_value(v: &Value) -> Option<f64> {
         Value::Bool(b) => Some(f64::from(u8::from(*b))),
         Value::String(s) if s == "trigger" => Some(1.0),
         Value::String(s) if s == "idle" => Some(0.0),
+        // Some vendor examples carry numbers as strings, one Elvaco one with a trailing comma.
+        Value::String(s) => s.trim_end_matches(',').parse().ok(),
         _ => None,
     }
 }
 
 fn hex(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap_or_else(|e| panic!("bad hex {s:?}: {e}"))
+}
+
+/// When a value was measured: its age before the receive time in milliseconds, or, for
+/// vendors that list history as `values: [t=0, t-1, ...]` without times (Adeunis), its
+/// rank in that list (0 = newest), compared with our readings ranked by age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum When {
+    AgeMs(u64),
+    Rank(usize),
+}
+
+/// One measurement of the vendor output: key, when, value.
+type Observation = (String, When, Value);
+
+/// Flattens the vendor's output shapes into observations:
+/// - Watteco: `samples: [{variable, value, date}]`, dates computed from `recv_time`;
+/// - Adeunis: `bytes: {key: {unit, values: [newest, older, ...]}, key: scalar}`;
+/// - everyone else: `{key: value}`.
+fn observations(v: &Value) -> Vec<Observation> {
+    let expected = &v["expected"];
+    if let Some(samples) = expected.get("samples").and_then(Value::as_array) {
+        let recv = v["recv_time"].as_str().unwrap_or_else(|| panic!("Watteco example without recv_time: {v}"));
+        let recv = parse_time(recv);
+        return samples
+            .iter()
+            .map(|s| {
+                let date = parse_time(s["date"].as_str().unwrap_or_default());
+                let age = u64::try_from((recv - date).num_milliseconds()).unwrap_or_else(|_| panic!("sample after recv_time: {s}"));
+                (s["variable"].as_str().unwrap_or_default().to_owned(), When::AgeMs(age), s["value"].clone())
+            })
+            .collect();
+    }
+    if let Some(bytes) = expected.get("bytes").and_then(Value::as_object) {
+        let mut out = Vec::new();
+        for (key, value) in bytes {
+            match value.get("values").and_then(Value::as_array) {
+                Some(values) => {
+                    out.extend(values.iter().enumerate().map(|(i, x)| (key.clone(), When::Rank(i), x.clone())));
+                }
+                None => out.push((key.clone(), When::Rank(0), value.clone())),
+            }
+        }
+        return out;
+    }
+    expected.as_object().into_iter().flatten().map(|(k, x)| (k.clone(), When::AgeMs(0), x.clone())).collect()
+}
+
+fn parse_time(s: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("bad time {s:?}: {e}"))
+}
+
+/// Our readings keyed like the vendor's observations.
+fn keyed(readings: &[Reading], ranked: bool) -> BTreeMap<(Metric, When), f64> {
+    let mut out = BTreeMap::new();
+    let mut by_metric: BTreeMap<Metric, Vec<&Reading>> = BTreeMap::new();
+    for r in readings {
+        by_metric.entry(r.metric).or_default().push(r);
+    }
+    for (metric, mut rs) in by_metric {
+        rs.sort_by_key(|r| r.age);
+        for (i, r) in rs.into_iter().enumerate() {
+            let when = if ranked {
+                When::Rank(i)
+            } else {
+                When::AgeMs(u64::try_from(r.age.as_millis()).unwrap_or(u64::MAX))
+            };
+            out.insert((metric, when), r.value);
+        }
+    }
+    out
 }
 
 #[test]
@@ -236,8 +308,10 @@ fn vendor_examples_decode_to_canonical_readings() {
                 continue;
             }
         };
-        let mut expected: BTreeMap<Metric, f64> = BTreeMap::new();
-        for (key, value) in v["expected"].as_object().into_iter().flatten() {
+        let observed = observations(&v);
+        let ranked = observed.iter().any(|(_, when, _)| matches!(when, When::Rank(_)));
+        let mut expected: BTreeMap<(Metric, When), f64> = BTreeMap::new();
+        for (key, when, value) in &observed {
             if case.ignore.contains(&key.as_str()) {
                 continue;
             }
@@ -248,24 +322,24 @@ fn vendor_examples_decode_to_canonical_readings() {
             match vendor_value(value) {
                 Some(x) => {
                     let factor = SCALES.iter().find(|(k, _)| k == key).map_or(1.0, |(_, f)| *f);
-                    expected.insert(*metric, x * factor);
+                    expected.insert((*metric, *when), x * factor);
                 }
                 None => failures.push(format!("{what}: vendor value of {key:?} is not a number: {value}")),
             }
         }
-        let got: BTreeMap<Metric, f64> = readings.iter().map(|r| (r.metric, r.value)).collect();
+        let got = keyed(&readings, ranked);
         if got.len() != readings.len() {
-            failures.push(format!("{what}: a metric came out twice: {readings:?}"));
+            failures.push(format!("{what}: a metric came out twice at the same time: {readings:?}"));
         }
-        for (metric, want) in &expected {
-            match got.get(metric) {
+        for ((metric, when), want) in &expected {
+            match got.get(&(*metric, *when)) {
                 Some(have) if (have - want).abs() <= 1e-6 * want.abs().max(1.0) => {}
-                Some(have) => failures.push(format!("{what}: {metric} = {have}, vendor says {want}")),
-                None => failures.push(format!("{what}: no {metric} reading (vendor says {want})")),
+                Some(have) => failures.push(format!("{what}: {metric} at {when:?} = {have}, vendor says {want}")),
+                None => failures.push(format!("{what}: no {metric} reading at {when:?} (vendor says {want}); got {readings:?}")),
             }
         }
-        for metric in got.keys().filter(|m| !expected.contains_key(m)) {
-            failures.push(format!("{what}: extra reading {metric} not in the vendor output"));
+        for (metric, when) in got.keys().filter(|k| !expected.contains_key(k)) {
+            failures.push(format!("{what}: extra reading {metric} at {when:?} not in the vendor output"));
         }
     }
     for case in CASES {
