@@ -7,9 +7,12 @@
 //! - [`metric`]: the canonical metric catalogue (name, unit, kind, description);
 //! - [`model`]: the device models this crate knows (vendor, category, decoder);
 //! - `models/`: one file per vendor decoder family;
-//! - `cursor`: the bounds-checked byte reader every decoder uses.
+//! - `cursor`: the bounds-checked byte reader every decoder uses;
+//! - [`js`] (feature `js`): the sandboxed runtime for JavaScript codecs.
 
 mod cursor;
+#[cfg(feature = "js")]
+pub mod js;
 pub mod metric;
 pub mod model;
 mod models;
@@ -59,6 +62,16 @@ pub enum DecodeError {
     /// An empty frame on a port that carries data.
     #[error("empty frame")]
     Empty,
+    /// The model's JS codec failed: it threw, returned errors, gave no `data`, or does
+    /// not load.
+    #[error("codec error: {0}")]
+    Codec(String),
+    /// The model's JS codec ran past its time limit and was stopped.
+    #[error("codec stopped: it ran past its time limit of {} ms", .0.as_millis())]
+    CodecTimeout(Duration),
+    /// The model's JS codec allocated past its runtime's memory limit and was stopped.
+    #[error("codec stopped: it allocated past its memory limit of {0} bytes")]
+    CodecMemory(usize),
 }
 
 /// Decodes one uplink frame of device model `model` (a [`ModelInfo::id`]).
