@@ -8,10 +8,9 @@
 //! - [`model`]: the device models this crate knows (vendor, category, decoder);
 //! - `models/`: one file per vendor decoder family;
 //! - `cursor`: the bounds-checked byte reader every decoder uses;
-//! - [`js`] (feature `js`): the sandboxed runtime for JavaScript codecs.
+//! - [`js`]: the sandboxed runtime for JavaScript codecs.
 
 mod cursor;
-#[cfg(feature = "js")]
 pub mod js;
 pub mod metric;
 pub mod model;

@@ -138,6 +138,120 @@ const NETVOX_IGNORE: &[&str] = &[
     "Noise",
 ];
 const TEKZIPARK: &[(&str, Metric)] = &[("occupied", ParkingOccupied), ("Temperature", DeviceTemperature)];
+const MILESIGHT_CT3: &[(&str, Metric)] = &[
+    ("current_chn1", ElectricCurrent),
+    ("current_chn1_max", ElectricCurrentMax),
+    ("current_chn1_min", ElectricCurrentMin),
+];
+const ADEUNIS_COMFORT: &[(&str, Metric)] =
+    &[("temperature", AirTemperature), ("humidity", AirRelativeHumidity), ("co2", AirCo2)];
+/// Adeunis keys of frame type, status flags and the frame's timestamp.
+const ADEUNIS_IGNORE: &[&str] = &["type", "status", "decodingInfo", "timestamp"];
+/// Adeunis TIC keys without a canonical metric: meter address, tariff option and period,
+/// date, label status, subscribed current, fixed ratings, per-tariff and per-phase
+/// values beyond phase 1, maxima, period energies (see `models/adeunis_tic.rs`).
+const ADEUNIS_TIC_IGNORE: &[&str] = &[
+    "type",
+    "status",
+    "ADCO",
+    "OPTARIF",
+    "PTEC",
+    "BASEstatus",
+    "ISOUSC",
+    "IMAX",
+    "HCHC",
+    "HCHP",
+    "IINST2",
+    "IINST3",
+    "IMAX1",
+    "IMAX2",
+    "IMAX3",
+    "PMAX",
+    "DATE",
+    "PTCOUR1",
+    "EA_s",
+    "ER+_s",
+    "ER-_s",
+    "EAPP_s",
+    "EAP_s",
+    "ER+P_s",
+    "ER-P_s",
+    "EaP-1_s",
+    "ER+P-1_s",
+    "ER-P-1_s",
+];
+const ADEUNIS_TIC: &[(&str, Metric)] =
+    &[("BASE", EnergyActiveImport), ("IINST", ElectricCurrent), ("IINST1", ElectricCurrent), ("PAPP", PowerApparent)];
+const NWAVE: &[(&str, Metric)] = &[
+    ("occupied", ParkingOccupied),
+    ("battery_voltage", BatteryVoltage),
+    ("temperature", DeviceTemperature),
+    ("counter_value", ParkingVehicleCount),
+];
+/// Nwave keys of message type, firmware, reset cause, health flags, the previous state's
+/// duration, the registered tag and the 24-hour mean battery voltage (not the current one).
+const NWAVE_IGNORE: &[&str] = &[
+    "type",
+    "firmware_version",
+    "reset_cause",
+    "hw_health_status",
+    "battery_health",
+    "battery_voltage_mean_24h",
+    "previous_state_duration",
+    "previous_state_duration_error",
+    "previous_state_duration_overflow",
+    "tag_id",
+];
+const DINGTEK_PARKING: &[(&str, Metric)] = &[
+    ("alarmPark", ParkingOccupied),
+    ("level", LevelDistance),
+    ("volt", BatteryVoltage),
+    ("temperature", DeviceTemperature),
+    ("humidity", AirRelativeHumidity),
+];
+/// Dingtek keys of alarm flags other than parking, magnetometer axes, frame counters and the
+/// parameter report (firmware, intervals, thresholds, work mode).
+const DINGTEK_IGNORE: &[&str] = &[
+    "alarmLevel",
+    "alarmMagnet",
+    "alarmBattery",
+    "xMagnet",
+    "yMagnet",
+    "zMagnet",
+    "Frame_Counter",
+    "frameCounter",
+    "firmware",
+    "uploadInterval",
+    "ultraDetectInterval",
+    "magDetectInterval",
+    "magThreshold",
+    "detectInterval",
+    "levelThreshold",
+    "magnetThreshold",
+    "batteryThreshold",
+    "workMode",
+];
+const ELVACO: &[(&str, Metric)] = &[
+    ("energy", HeatEnergy),
+    ("volume", WaterVolume),
+    ("power", HeatPower),
+    ("flow", WaterFlow),
+    ("flow_temperature", WaterFlowTemperature),
+    ("return_temperature", WaterReturnTemperature),
+];
+const ELVACO_IGNORE: &[&str] = &["serial", "serial_from_message", "error_flag"];
+/// Per-vendor unit conversions, for keys whose unit differs between vendors (codec path
+/// prefix, key, factor): checked before `SCALES`. Elvaco gives heat energy in kWh and heat
+/// power in kW whatever the meter's VIF says (e.g. VIF 0x2B = W: 4047 W is "power": 4.047).
+const CODEC_SCALES: &[(&str, &str, f64)] = &[("vendor/elvaco/", "energy", 1000.0), ("vendor/elvaco/", "power", 1000.0)];
+/// Vendor examples whose bytes contradict their own expected output (codec, bytes, why): the
+/// decoder must reject the frame rather than produce either set of numbers.
+const WRONG_EXAMPLES: &[(&str, &str, &str)] = &[(
+    "vendor/elvaco/cmi4160-codec.yaml",
+    "1e04068fa10100041384b71e00022bcf0f023b5d00025a1003025e980201077982253269a511400401fd1700",
+    "a stray byte after the return temperature record (025e 9802 *01* 0779..): 0x0298 is 66.4 C, not the \
+     vendor's 40.8 C, and the stray byte turns the meter-address record into a second energy record",
+)];
 
 macro_rules! cases {
     ($($codec:literal => $model:literal, $map:expr, $ignore:expr;)*) => {
@@ -155,6 +269,17 @@ const CASES: &[Case] = cases! {
     "vendor/milesight-iot/ct101-codec.yaml" => "milesight-ct101", MILESIGHT_CT, &["current_alarm"];
     "vendor/milesight-iot/ct103-codec.yaml" => "milesight-ct103", MILESIGHT_CT, &["current_alarm"];
     "vendor/milesight-iot/ct105-codec.yaml" => "milesight-ct105", MILESIGHT_CT, &["current_alarm"];
+    "vendor/milesight-iot/ct303-codec.yaml" => "milesight-ct303", MILESIGHT_CT3, &["current_chn1_alarm"];
+    "vendor/milesight-iot/ct305-codec.yaml" => "milesight-ct305", MILESIGHT_CT3, &["current_chn1_alarm"];
+    "vendor/milesight-iot/ct310-codec.yaml" => "milesight-ct310", MILESIGHT_CT3, &["current_chn1_alarm"];
+    "vendor/adeunis/comfort-co2-codec.yaml" => "adeunis-comfort-co2", ADEUNIS_COMFORT, ADEUNIS_IGNORE;
+    "vendor/adeunis/comfort-serenity-codec.yaml" => "adeunis-comfort-serenity", ADEUNIS_COMFORT, ADEUNIS_IGNORE;
+    "vendor/adeunis/breath-codec.yaml" => "adeunis-breath",
+        &[("tvoc", AirTvoc), ("pm10", AirPm10), ("pm25", AirPm25), ("pm1", AirPm1)], ADEUNIS_IGNORE;
+    "vendor/adeunis/pulse-codec.yaml" => "adeunis-pulse", &[("counterValues", PulseCount)], ADEUNIS_IGNORE;
+    "vendor/adeunis/tic-cbe-linky-mono-codec.yaml" => "adeunis-tic-cbe-linky-mono", ADEUNIS_TIC, ADEUNIS_TIC_IGNORE;
+    "vendor/adeunis/tic-cbe-linky-tri-codec.yaml" => "adeunis-tic-cbe-linky-tri", ADEUNIS_TIC, ADEUNIS_TIC_IGNORE;
+    "vendor/adeunis/tic-pme-pmi-codec.yaml" => "adeunis-tic-pme-pmi", ADEUNIS_TIC, ADEUNIS_TIC_IGNORE;
     "vendor/elsys/ers-codec.yaml" => "elsys-ers", ELSYS, ELSYS_IGNORE;
     "vendor/elsys/ers-lite-codec.yaml" => "elsys-ers-lite", ELSYS, ELSYS_IGNORE;
     "vendor/elsys/ers-co2-codec.yaml" => "elsys-ers-co2", ELSYS, ELSYS_IGNORE;
@@ -189,6 +314,19 @@ const CASES: &[Case] = cases! {
     "vendor/netvox/ra0715y-codec.yaml" => "netvox-ra0715y", NETVOX, NETVOX_IGNORE;
     "vendor/tekzitel/tekzipark-codec.yaml" => "tekzitel-tekzipark", TEKZIPARK,
         &["keepAlive", "reset", "No_Beacon", "Radar", "Obstruction", "Good_Battery", "Parking_ID", "Beacon_RSSI", "Beacons"];
+    "vendor/nwave/nps310sm-codec.yaml" => "nwave-nps310sm", NWAVE, NWAVE_IGNORE;
+    "vendor/nwave/nps405-codec.yaml" => "nwave-nps405", NWAVE, NWAVE_IGNORE;
+    "vendor/nwave/ncc405-codec.yaml" => "nwave-ncc405", NWAVE, NWAVE_IGNORE;
+    "vendor/dingtek/do200-codec.yaml" => "dingtek-do200", DINGTEK_PARKING, DINGTEK_IGNORE;
+    "vendor/dingtek/do201-codec.yaml" => "dingtek-do201", DINGTEK_PARKING, DINGTEK_IGNORE;
+    "vendor/dingtek/do202-codec.yaml" => "dingtek-do202", DINGTEK_PARKING, DINGTEK_IGNORE;
+    "vendor/dingtek/dt320-codec.yaml" => "dingtek-dt320",
+        &[("level", AirGasLevel), ("volt", BatteryVoltage), ("temperature", DeviceTemperature)], DINGTEK_IGNORE;
+    "vendor/elvaco/cmi4110-codec.yaml" => "elvaco-cmi4110", ELVACO, ELVACO_IGNORE;
+    "vendor/elvaco/cmi4111-codec.yaml" => "elvaco-cmi4111", ELVACO, ELVACO_IGNORE;
+    "vendor/elvaco/cmi4130-codec.yaml" => "elvaco-cmi4130", ELVACO, ELVACO_IGNORE;
+    "vendor/elvaco/cmi4140-codec.yaml" => "elvaco-cmi4140", ELVACO, ELVACO_IGNORE;
+    "vendor/elvaco/cmi4160-codec.yaml" => "elvaco-cmi4160", ELVACO, ELVACO_IGNORE;
 };
 
 fn vendor_value(v: &Value) -> Option<f64> {
@@ -223,7 +361,8 @@ type Observation = (String, When, Value);
 
 /// Flattens the vendor's output shapes into observations:
 /// - Watteco: `samples: [{variable, value, date}]`, dates computed from `recv_time`;
-/// - Adeunis: `bytes: {key: {unit, values: [newest, older, ...]}, key: scalar}`;
+/// - Adeunis: `bytes: {key: {unit, values: [newest, older, ...]}, key: scalar}`, or
+///   `key: [newest, older, ...]` (Pulse `counterValues`);
 /// - everyone else: `{key: value}`.
 fn observations(v: &Value) -> Vec<Observation> {
     let expected = &v["expected"];
@@ -242,7 +381,7 @@ fn observations(v: &Value) -> Vec<Observation> {
     if let Some(bytes) = expected.get("bytes").and_then(Value::as_object) {
         let mut out = Vec::new();
         for (key, value) in bytes {
-            match value.get("values").and_then(Value::as_array) {
+            match value.get("values").and_then(Value::as_array).or_else(|| value.as_array()) {
                 Some(values) => {
                     out.extend(values.iter().enumerate().map(|(i, x)| (key.clone(), When::Rank(i), x.clone())));
                 }
@@ -296,6 +435,14 @@ fn vendor_examples_decode_to_canonical_readings() {
         let f_port = u8::try_from(v["f_port"].as_u64().unwrap_or(0)).unwrap_or(0);
         let bytes = hex(v["bytes_hex"].as_str().unwrap_or_default());
         let vendor_errors = v.get("errors").and_then(Value::as_array).is_some_and(|e| !e.is_empty());
+        if let Some((_, _, why)) =
+            WRONG_EXAMPLES.iter().find(|(c, b, _)| *c == codec && v["bytes_hex"].as_str() == Some(*b))
+        {
+            if let Ok(r) = decode(case.model, f_port, &bytes) {
+                failures.push(format!("{what}: known-wrong example ({why}) decoded to {r:?}"));
+            }
+            continue;
+        }
         let readings = match decode(case.model, f_port, &bytes) {
             Ok(r) if vendor_errors => {
                 failures.push(format!("{what}: vendor reports errors, we decoded {r:?}"));
@@ -321,7 +468,12 @@ fn vendor_examples_decode_to_canonical_readings() {
             };
             match vendor_value(value) {
                 Some(x) => {
-                    let factor = SCALES.iter().find(|(k, _)| k == key).map_or(1.0, |(_, f)| *f);
+                    let factor = CODEC_SCALES
+                        .iter()
+                        .find(|(prefix, k, _)| codec.starts_with(prefix) && k == key)
+                        .map(|(_, _, f)| *f)
+                        .or_else(|| SCALES.iter().find(|(k, _)| k == key).map(|(_, f)| *f))
+                        .unwrap_or(1.0);
                     expected.insert((*metric, *when), x * factor);
                 }
                 None => failures.push(format!("{what}: vendor value of {key:?} is not a number: {value}")),
