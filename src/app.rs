@@ -39,7 +39,7 @@ impl Ingest {
         telemetry::metrics();
         let (tx, rx) = mpsc::channel(cfg.pipeline.channel_capacity);
         let abort = CancellationToken::new();
-        let pipeline = Pipeline::start(&cfg.pipeline, pool, rx, abort.clone()).await?;
+        let pipeline = Pipeline::start(&cfg.pipeline, &cfg.codecs, pool, rx, abort.clone()).await?;
         let consumer = Consumer::new(&cfg.mqtt)?;
         let stop = CancellationToken::new();
         let consumer = tokio::spawn(consumer.run(tx, stop.clone(), pipeline.drained.clone()));

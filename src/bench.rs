@@ -274,7 +274,11 @@ async fn copy_rows(pool: &PgPool, msgs: &[Message]) -> anyhow::Result<(String, S
     for m in msgs {
         let u = crate::ingest::parse(&m.topic, &m.payload).context("bench message")?;
         let device = by_eui.get(&u.dev_eui).cloned();
-        let d = process::decode(u, device, now);
+        let model = device.as_ref().and_then(|d| roc42_decoders::model::get(&d.model));
+        let d = match process::decode(u, device, model, now) {
+            process::Decoded::Done(d) => d,
+            process::Decoded::Js(..) => anyhow::bail!("the bench fleet has only built-in (native) models"),
+        };
         let u = &d.uplink;
         let _ = writeln!(
             up,

@@ -16,6 +16,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub mqtt: MqttConfig,
     pub pipeline: PipelineConfig,
+    pub codecs: CodecConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
 }
@@ -148,6 +149,50 @@ impl PipelineConfig {
     }
 }
 
+/// Device models added at run time and their sandboxed JS codecs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodecConfig {
+    /// Threads running JS codecs, one QuickJS runtime each. Default 2.
+    pub js_threads: usize,
+    /// Time limit of one codec call, in milliseconds. Default 100 (as ChirpStack).
+    pub js_time_limit_ms: u64,
+    /// Memory limit of each JS runtime, in MiB. Default 32.
+    pub js_memory_limit_mib: usize,
+    /// Uplinks the decode stage holds while their JS codecs run (order is kept). Default 1024.
+    pub max_in_flight: usize,
+    /// Seconds between reloads of the models operators added (a changed codec is used
+    /// within this delay; a device of a model not yet loaded triggers a reload). Default 30.
+    pub model_cache_ttl_s: u64,
+}
+
+impl Default for CodecConfig {
+    fn default() -> Self {
+        Self {
+            js_threads: 2,
+            js_time_limit_ms: 100,
+            js_memory_limit_mib: 32,
+            max_in_flight: 1024,
+            model_cache_ttl_s: 30,
+        }
+    }
+}
+
+impl CodecConfig {
+    pub fn js_limits(&self) -> roc42_decoders::js::JsLimits {
+        roc42_decoders::js::JsLimits {
+            time: Duration::from_millis(self.js_time_limit_ms),
+            memory_bytes: self.js_memory_limit_mib.saturating_mul(1 << 20),
+            threads: self.js_threads,
+            ..roc42_decoders::js::JsLimits::default()
+        }
+    }
+
+    pub fn model_cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.model_cache_ttl_s)
+    }
+}
+
 /// The HTTP API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -257,6 +302,13 @@ impl Config {
         if self.pipeline.channel_capacity <= usize::from(self.mqtt.receive_maximum) {
             anyhow::bail!("pipeline.channel_capacity must exceed mqtt.receive_maximum");
         }
+        let c = &self.codecs;
+        if c.js_threads == 0 || c.max_in_flight == 0 || c.js_time_limit_ms == 0 {
+            anyhow::bail!("codecs.js_threads, codecs.max_in_flight and codecs.js_time_limit_ms must be at least 1");
+        }
+        if c.js_memory_limit_mib < 4 {
+            anyhow::bail!("codecs.js_memory_limit_mib must be at least 4 (a QuickJS context alone takes about 1 MiB)");
+        }
         Ok(())
     }
 }
@@ -275,6 +327,9 @@ mod tests {
         assert_eq!(cfg.mqtt.receive_maximum, d.mqtt.receive_maximum);
         assert_eq!(cfg.pipeline.batch_max_uplinks, d.pipeline.batch_max_uplinks);
         assert_eq!(cfg.http.addr, d.http.addr);
+        assert_eq!(cfg.codecs.js_time_limit_ms, d.codecs.js_time_limit_ms);
+        assert_eq!(cfg.codecs.js_memory_limit_mib, d.codecs.js_memory_limit_mib);
+        assert_eq!(cfg.codecs.max_in_flight, d.codecs.max_in_flight);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use roc42::config::Config;
 use roc42::lorawan::DevEui;
+use roc42::pipeline::models;
 use roc42::{app, bench, demo, simulate, store, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -77,14 +78,12 @@ enum Command {
     /// The device registry.
     #[command(subcommand)]
     Devices(DevicesCommand),
-    /// List the device models roc42 decodes.
-    Models {
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Decode one frame and print its readings as JSON lines.
+    /// List the device models roc42 decodes (built-in and added), or add one.
+    Models(ModelsArgs),
+    /// Decode one frame and print its readings as JSON lines (metric, value, unit, time),
+    /// or the decoder's error.
     Decode {
+        /// Model id (see `roc42 models`).
         #[arg(long)]
         model: String,
         #[arg(long)]
@@ -92,7 +91,34 @@ enum Command {
         /// FRMPayload in hex.
         #[arg(long)]
         hex: String,
+        /// The uplink's receive time (RFC 3339); history samples are dated from it.
+        /// Default: now.
+        #[arg(long)]
+        recv_time: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ModelsArgs {
+    /// One JSON object per line (id, vendor, model, category, decoder, ...).
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    command: Option<ModelsCommand>,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Add a device model from its manifest (TOML; see decoders/src/manifest.rs and
+    /// deploy/models/), or replace an added one. A JS codec named by the manifest is read
+    /// from beside it, compiled and checked against the manifest's examples first.
+    Add {
+        /// The manifest file.
+        manifest: PathBuf,
+    },
+    /// Remove an added model (its devices then decode as `unknown_model`).
+    Remove { id: String },
 }
 
 #[derive(Subcommand)]
@@ -188,10 +214,10 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         }
         Command::Bench(opts) => bench::run(cfg, opts).await,
         Command::Devices(DevicesCommand::Add { dev_eui, name, model, commune }) => {
-            if roc42_decoders::model::get(&model).is_none() {
+            let pool = app::database(&cfg).await?;
+            if models::find(&pool, &model).await?.is_none() {
                 anyhow::bail!("unknown model {model:?}; `roc42 models` lists them");
             }
-            let pool = app::database(&cfg).await?;
             let d = store::device::upsert(&pool, &store::device::NewDevice { dev_eui, name, model, commune })
                 .await
                 .context("register device")?;
@@ -214,31 +240,97 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Models { json } => {
-            for m in roc42_decoders::model::MODELS {
+        Command::Models(ModelsArgs { command: Some(ModelsCommand::Add { manifest }), .. }) => {
+            let (manifest, codec) = read_manifest(&manifest)?;
+            let pool = app::database(&cfg).await?;
+            let stored = models::add(&pool, manifest, codec, cfg.codecs.js_limits()).await?;
+            println!(
+                "{}",
+                models::describe(&roc42_decoders::model::ModelInfo::from_manifest(
+                    &stored.manifest,
+                    stored.codec.as_deref()
+                )?)
+            );
+            Ok(())
+        }
+        Command::Models(ModelsArgs { command: Some(ModelsCommand::Remove { id }), .. }) => {
+            let pool = app::database(&cfg).await?;
+            if !store::model::delete(&pool, &id).await? {
+                anyhow::bail!("no added model {id:?} (built-in models cannot be removed)");
+            }
+            println!("removed {id}");
+            Ok(())
+        }
+        Command::Models(ModelsArgs { json, command: None }) => {
+            let all = match app::database(&cfg).await {
+                Ok(pool) => models::list_all(&pool).await?,
+                Err(e) => {
+                    eprintln!("warning: {e:#}; listing the built-in models only");
+                    roc42_decoders::model::builtin().iter().map(models::ModelRef::Builtin).collect()
+                }
+            };
+            for m in &all {
                 if json {
-                    let v = serde_json::json!({
-                        "id": m.id, "vendor": m.vendor, "model": m.model,
-                        "category": m.category.as_str(), "decoder": "native",
-                    });
-                    println!("{v}");
+                    println!("{}", models::describe(m));
                 } else {
-                    println!("{:<24} {:<10} {:<14} {}", m.id, m.vendor, m.model, m.category.as_str());
+                    println!(
+                        "{:<28} {:<10} {:<28} {:<12} {}",
+                        m.id,
+                        m.vendor,
+                        m.model,
+                        m.category.as_str(),
+                        m.decoder_kind()
+                    );
                 }
             }
             Ok(())
         }
-        Command::Decode { model, f_port, hex } => {
-            let bytes = hex::decode(hex.trim()).context("--hex is not hexadecimal")?;
-            let readings = roc42_decoders::decode(&model, f_port, &bytes)?;
+        Command::Decode { model, f_port, hex, recv_time } => {
+            let bytes = roc42_decoders::manifest::decode_hex(&hex).context("--hex is not hexadecimal")?;
+            let info = match roc42_decoders::model::get(&model) {
+                Some(m) => models::ModelRef::Builtin(m),
+                None => {
+                    let pool = app::database(&cfg).await?;
+                    models::find(&pool, &model)
+                        .await?
+                        .with_context(|| format!("unknown model {model:?}; `roc42 models` lists them"))?
+                }
+            };
+            let recv = recv_time.map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
+            let js = roc42_decoders::js::JsPool::start(roc42_decoders::js::JsLimits {
+                threads: 1,
+                ..cfg.codecs.js_limits()
+            })?;
+            let readings = info
+                .decode(f_port, &bytes, recv.timestamp_millis(), &js)
+                .map_err(|e| anyhow::anyhow!("decode failed: {e}"))?;
             for r in readings {
+                let time = chrono::TimeDelta::from_std(r.age)
+                    .ok()
+                    .and_then(|age| recv.checked_sub_signed(age))
+                    .unwrap_or(recv);
                 let v = serde_json::json!({
                     "metric": r.metric.name(), "value": r.value, "unit": r.metric.unit(),
-                    "age_s": r.age.as_secs_f64(),
+                    "time": time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 });
                 println!("{v}");
             }
             Ok(())
         }
     }
+}
+
+/// Reads a manifest and, if it names a JS codec, the codec file beside it.
+fn read_manifest(path: &std::path::Path) -> anyhow::Result<(roc42_decoders::manifest::Manifest, Option<String>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let manifest =
+        roc42_decoders::manifest::Manifest::parse(&text).with_context(|| format!("in {}", path.display()))?;
+    let codec = match &manifest.decoder {
+        roc42_decoders::manifest::DecoderSpec::Js { js, .. } => {
+            let file = path.parent().unwrap_or_else(|| std::path::Path::new(".")).join(js);
+            Some(std::fs::read_to_string(&file).with_context(|| format!("read the codec {}", file.display()))?)
+        }
+        roc42_decoders::manifest::DecoderSpec::Native { .. } => None,
+    };
+    Ok((manifest, codec))
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod codecs;
 mod demo;
 mod ingest;
 mod restart;

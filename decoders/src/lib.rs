@@ -5,13 +5,16 @@
 //!
 //! Layout:
 //! - [`metric`]: the canonical metric catalogue (name, unit, kind, description);
-//! - [`model`]: the device models this crate knows (vendor, category, decoder);
+//! - [`manifest`]: device-model manifests (`decoders/manifests/*.toml` for the built-in
+//!   models), the data that says what a model is and which decoder reads it;
+//! - [`model`]: the device models this crate knows, built from their manifests;
 //! - `models/`: one file per vendor decoder family;
 //! - `cursor`: the bounds-checked byte reader every decoder uses;
 //! - [`js`]: the sandboxed runtime for JavaScript codecs.
 
 mod cursor;
 pub mod js;
+pub mod manifest;
 pub mod metric;
 pub mod model;
 mod models;
@@ -82,11 +85,19 @@ pub fn decode(model: &str, f_port: u8, bytes: &[u8]) -> Result<Vec<Reading>, Dec
     decode_with(info, f_port, bytes)
 }
 
-/// Decodes with an already resolved model (saves the lookup on the hot path).
+/// Decodes with an already resolved model (saves the lookup on the hot path). Models
+/// with a JS codec decode through a [`js::JsPool`] (or [`ModelInfo::decode`]) instead.
 pub fn decode_with(info: &ModelInfo, f_port: u8, bytes: &[u8]) -> Result<Vec<Reading>, DecodeError> {
-    let mut out = Readings::default();
-    (info.decoder)(f_port, bytes, &mut out)?;
-    Ok(out.0)
+    match &info.decoder {
+        model::Decoder::Native(d) => {
+            let mut out = Readings::default();
+            (d.f)(f_port, bytes, &mut out)?;
+            Ok(out.0)
+        }
+        model::Decoder::Js(_) => {
+            Err(DecodeError::Codec(format!("model {} has a JS codec: decode it through a JsPool", info.id)))
+        }
+    }
 }
 
 /// The readings of one frame, as decoders build them: a metric set twice at the same

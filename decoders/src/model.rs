@@ -1,13 +1,18 @@
 //! The device models this crate decodes: who makes them, what they measure and which
-//! decoder reads their frames. The API's model catalogue and `roc42 models` read this.
+//! decoder reads their frames. Each built-in model is a manifest in
+//! `decoders/manifests/` (see [`crate::manifest`]), compiled in; `roc42 models`, the
+//! API's model catalogue, the docs and the service's registry all read these.
 
-use serde::Serialize;
+use std::sync::{Arc, LazyLock};
 
-use crate::models;
-use crate::{DecodeError, Readings};
+use serde::{Deserialize, Serialize};
+
+use crate::js::{FieldMap, JsCodec, JsInput, JsPool};
+use crate::manifest::{self, DecoderSpec, Example, Manifest, ManifestError};
+use crate::{models, DecodeError, Metric, Reading, Readings};
 
 /// What a model is deployed for (the services of the catalogue).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     AirQuality,
@@ -16,6 +21,8 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Category; 3] = [Category::AirQuality, Category::Energy, Category::Parking];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Category::AirQuality => "air_quality",
@@ -27,126 +34,207 @@ impl Category {
 
 pub(crate) type DecodeFn = fn(u8, &[u8], &mut Readings) -> Result<(), DecodeError>;
 
-/// A device model.
-#[derive(Clone, Serialize)]
-pub struct ModelInfo {
-    /// Stable id used in the device registry, e.g. `milesight-am307`.
-    pub id: &'static str,
-    pub vendor: &'static str,
-    /// The vendor's model name, e.g. `AM307`.
-    pub model: &'static str,
-    pub category: Category,
-    /// LoRaWAN device class the model runs in (`A` or `C`).
-    pub lorawan_class: &'static str,
-    /// FPort the model sends its measurements on (used by the simulator and docs).
-    pub uplink_port: u8,
-    #[serde(skip)]
-    pub(crate) decoder: DecodeFn,
+/// A decoder compiled into this crate, by the name manifests give it.
+#[derive(Clone, Copy)]
+pub struct NativeDecoder {
+    pub name: &'static str,
+    pub(crate) f: DecodeFn,
 }
 
-impl std::fmt::Debug for ModelInfo {
+impl std::fmt::Debug for NativeDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelInfo").field("id", &self.id).finish_non_exhaustive()
+        write!(f, "NativeDecoder({})", self.name)
     }
 }
 
-const fn m(
-    id: &'static str,
-    vendor: &'static str,
-    model: &'static str,
-    category: Category,
-    uplink_port: u8,
-    decoder: DecodeFn,
-) -> ModelInfo {
-    ModelInfo { id, vendor, model, category, lorawan_class: "A", uplink_port, decoder }
+/// Which decoder reads a model's frames.
+#[derive(Debug, Clone)]
+pub enum Decoder {
+    Native(NativeDecoder),
+    /// A sandboxed JS codec; run it through a [`crate::js::JsPool`].
+    Js(Arc<JsCodec>),
 }
 
-use Category::*;
+/// A device model, built from its manifest.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// Stable id used in the device registry, e.g. `milesight-am307`.
+    pub id: String,
+    pub vendor: String,
+    /// The vendor's model name, e.g. `AM307`.
+    pub model: String,
+    pub category: Category,
+    /// LoRaWAN device class the model runs in (`A`, `B` or `C`).
+    pub lorawan_class: String,
+    /// FPort the model sends its measurements on (used by the simulator and docs).
+    pub uplink_port: u8,
+    pub description: String,
+    /// The canonical metrics the model measures.
+    pub metrics: Vec<Metric>,
+    /// Compiled in (a manifest of `decoders/manifests/`), rather than added by an operator.
+    pub builtin: bool,
+    pub decoder: Decoder,
+}
 
-/// Every model this crate knows, one line each, sorted by id (lookups binary-search it).
-#[rustfmt::skip]
-pub static MODELS: &[ModelInfo] = &[
-    m("adeunis-breath", "Adeunis", "Breath", AirQuality, 1, models::adeunis_breath::decode),
-    m("adeunis-comfort-co2", "Adeunis", "Comfort CO2", AirQuality, 1, models::adeunis_comfort::decode),
-    m("adeunis-comfort-serenity", "Adeunis", "Comfort Serenity", AirQuality, 1, models::adeunis_comfort::decode),
-    m("adeunis-pulse", "Adeunis", "Pulse", Energy, 1, models::adeunis_pulse::decode),
-    m("adeunis-tic-cbe-linky-mono", "Adeunis", "TIC CBE/Linky mono", Energy, 1, models::adeunis_tic::decode_linky_mono),
-    m("adeunis-tic-cbe-linky-tri", "Adeunis", "TIC CBE/Linky tri", Energy, 1, models::adeunis_tic::decode_linky_tri),
-    m("adeunis-tic-pme-pmi", "Adeunis", "TIC PME-PMI", Energy, 1, models::adeunis_tic::decode_pme_pmi),
-    m("bosch-tps110", "Bosch", "TPS110 parking lot sensor", Parking, 1, models::bosch::decode_tps110),
-    m("decentlab-dl-gmm", "Decentlab", "DL-GMM", AirQuality, 1, models::decentlab::decode_gmm),
-    m("decentlab-dl-iam", "Decentlab", "DL-IAM", AirQuality, 1, models::decentlab::decode_iam),
-    m("decentlab-dl-lp8p", "Decentlab", "DL-LP8P", AirQuality, 1, models::decentlab::decode_lp8p),
-    m("decentlab-dl-pm", "Decentlab", "DL-PM", AirQuality, 1, models::decentlab::decode_pm),
-    m("dingtek-do200", "Dingtek", "DO200", Parking, 3, models::dingtek::decode_do200),
-    m("dingtek-do201", "Dingtek", "DO201", Parking, 3, models::dingtek::decode_do201),
-    m("dingtek-do202", "Dingtek", "DO202", Parking, 3, models::dingtek::decode_do202),
-    m("dingtek-dt320", "Dingtek", "DT320 gas-level sensor", AirQuality, 3, models::dingtek::decode_dt320),
-    m("elsys-ems", "Elsys", "EMS", AirQuality, 5, models::elsys::decode),
-    m("elsys-ems-lite", "Elsys", "EMS Lite", AirQuality, 5, models::elsys::decode),
-    m("elsys-ers", "Elsys", "ERS", AirQuality, 5, models::elsys::decode),
-    m("elsys-ers-co2", "Elsys", "ERS CO2", AirQuality, 5, models::elsys::decode),
-    m("elsys-ers-co2-lite", "Elsys", "ERS CO2 Lite", AirQuality, 5, models::elsys::decode),
-    m("elsys-ers-lite", "Elsys", "ERS Lite", AirQuality, 5, models::elsys::decode),
-    m("elsys-ers-voc", "Elsys", "ERS VOC", AirQuality, 5, models::elsys::decode),
-    m("elvaco-cmi4110", "Elvaco", "CMi4110", Energy, 2, models::elvaco::decode_cmi4110),
-    m("elvaco-cmi4111", "Elvaco", "CMi4111", Energy, 2, models::elvaco::decode_cmi4111),
-    m("elvaco-cmi4130", "Elvaco", "CMi4130", Energy, 2, models::elvaco::decode_cmi4130),
-    m("elvaco-cmi4140", "Elvaco", "CMi4140", Energy, 2, models::elvaco::decode_cmi4140),
-    m("elvaco-cmi4160", "Elvaco", "CMi4160", Energy, 2, models::elvaco::decode_cmi4160),
-    m("milesight-am103", "Milesight", "AM103", AirQuality, 85, models::milesight_am100::decode),
-    m("milesight-am103l", "Milesight", "AM103L", AirQuality, 85, models::milesight_am100::decode),
-    m("milesight-am104", "Milesight", "AM104", AirQuality, 85, models::milesight_am100::decode),
-    m("milesight-am107", "Milesight", "AM107", AirQuality, 85, models::milesight_am100::decode),
-    m("milesight-am307", "Milesight", "AM307", AirQuality, 85, models::milesight_am300::decode_tvoc_raw),
-    m("milesight-am307l", "Milesight", "AM307L", AirQuality, 85, models::milesight_am300::decode_tvoc_raw),
-    m("milesight-am308", "Milesight", "AM308", AirQuality, 85, models::milesight_am300::decode_tvoc_iaq),
-    m("milesight-am308l", "Milesight", "AM308L", AirQuality, 85, models::milesight_am300::decode_tvoc_iaq),
-    m("milesight-am319", "Milesight", "AM319", AirQuality, 85, models::milesight_am300::decode_tvoc_raw),
-    m("milesight-am319l", "Milesight", "AM319L", AirQuality, 85, models::milesight_am300::decode_tvoc_raw),
-    m("milesight-ct101", "Milesight", "CT101", Energy, 85, models::milesight_ct10x::decode),
-    m("milesight-ct103", "Milesight", "CT103", Energy, 85, models::milesight_ct10x::decode),
-    m("milesight-ct105", "Milesight", "CT105", Energy, 85, models::milesight_ct10x::decode),
-    m("milesight-ct303", "Milesight", "CT303", Energy, 85, models::milesight_ct30x::decode),
-    m("milesight-ct305", "Milesight", "CT305", Energy, 85, models::milesight_ct30x::decode),
-    m("milesight-ct310", "Milesight", "CT310", Energy, 85, models::milesight_ct30x::decode),
-    m("milesight-em300-di", "Milesight", "EM300-DI", Energy, 85, models::milesight_em300::decode),
-    m("milesight-gs301", "Milesight", "GS301", AirQuality, 85, models::milesight_gs301::decode),
-    m("milesight-ws52x", "Milesight", "WS52x", Energy, 85, models::milesight_ws::decode),
-    m("milesight-ws558", "Milesight", "WS558", Energy, 85, models::milesight_ws::decode),
-    m("netvox-r718n1", "Netvox", "R718N1", Energy, 6, models::netvox::decode_r718n1),
-    m("netvox-ra0715", "Netvox", "RA0715", AirQuality, 6, models::netvox::decode_ra07),
-    m("netvox-ra0715y", "Netvox", "RA0715Y", AirQuality, 6, models::netvox::decode_ra07),
-    m("nwave-ncc405", "Nwave", "NCC405 car counter", Parking, 1, models::nwave::decode_ncc405),
-    m("nwave-nps310sm", "Nwave", "NPS310SM", Parking, 1, models::nwave::decode_nps310sm),
-    m("nwave-nps405", "Nwave", "NPS405 (FM/SM)", Parking, 1, models::nwave::decode_nps405),
-    m("tekzitel-tekzipark", "Tekzitel", "TekziPark", Parking, 1, models::tekzitel::decode),
-];
+impl ModelInfo {
+    /// Builds a model from its manifest and, for a JS decoder, the codec's source.
+    pub fn from_manifest(m: &Manifest, codec_source: Option<&str>) -> Result<Self, ManifestError> {
+        m.validate()?;
+        let decoder = match &m.decoder {
+            DecoderSpec::Native { native } => {
+                Decoder::Native(models::native(native).ok_or_else(|| ManifestError::UnknownNative(native.clone()))?)
+            }
+            DecoderSpec::Js { js, mapping } => {
+                let source = codec_source.ok_or_else(|| ManifestError::MissingCodec(js.clone()))?;
+                let mapping = mapping
+                    .iter()
+                    .map(|f| {
+                        Ok(FieldMap { field: f.field.clone(), metric: manifest::metric(&f.metric)?, scale: f.scale })
+                    })
+                    .collect::<Result<Vec<_>, ManifestError>>()?;
+                Decoder::Js(Arc::new(JsCodec::new(m.id.clone(), source, mapping)))
+            }
+        };
+        let metrics = m.metrics.iter().map(|n| manifest::metric(n)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            id: m.id.clone(),
+            vendor: m.vendor.clone(),
+            model: m.model.clone(),
+            category: m.category,
+            lorawan_class: m.lorawan_class.clone(),
+            uplink_port: m.uplink_port,
+            description: m.description.clone(),
+            metrics,
+            builtin: false,
+            decoder,
+        })
+    }
 
-/// Looks a model up by id.
+    /// `native` or `js`.
+    pub fn decoder_kind(&self) -> &'static str {
+        match self.decoder {
+            Decoder::Native(_) => "native",
+            Decoder::Js(_) => "js",
+        }
+    }
+
+    /// Decodes one frame with whichever decoder the model has (`js` runs JS codecs).
+    pub fn decode(
+        &self,
+        f_port: u8,
+        bytes: &[u8],
+        recv_time_ms: i64,
+        js: &JsPool,
+    ) -> Result<Vec<Reading>, DecodeError> {
+        match &self.decoder {
+            Decoder::Native(_) => crate::decode_with(self, f_port, bytes),
+            Decoder::Js(codec) => {
+                js.decode_blocking(Arc::clone(codec), JsInput { f_port, bytes: bytes.to_vec(), recv_time_ms })
+            }
+        }
+    }
+
+    /// Checks a model before it is accepted: a JS codec must load and answer (a frame
+    /// it refuses is fine, a codec that does not compile, loops or exhausts memory is
+    /// not), and each example must decode to its readings (live values, within 1e-6).
+    pub fn check(&self, examples: &[Example], js: &JsPool) -> Result<(), ManifestError> {
+        if examples.is_empty() {
+            if let Err(e) = self.decode(self.uplink_port, &[], 0, js) {
+                let fatal = matches!(&e, DecodeError::CodecTimeout(_) | DecodeError::CodecMemory(_))
+                    || matches!(&e, DecodeError::Codec(m) if m.starts_with("codec does not load")
+                        || m.starts_with("cannot create"));
+                if fatal {
+                    return Err(ManifestError::Codec(e.to_string()));
+                }
+            }
+        }
+        for (index, ex) in examples.iter().enumerate() {
+            let bad = |reason: String| ManifestError::BadExample { index, reason };
+            let bytes = manifest::decode_hex(&ex.hex).ok_or_else(|| bad(format!("{:?} is not hex", ex.hex)))?;
+            let readings = self.decode(ex.f_port, &bytes, 0, js).map_err(|e| bad(e.to_string()))?;
+            for (name, want) in &ex.readings {
+                let metric = manifest::metric(name).map_err(|e| bad(e.to_string()))?;
+                let got = readings.iter().find(|r| r.metric == metric && r.age.is_zero()).map(|r| r.value);
+                match got {
+                    Some(v) if (v - want).abs() <= 1e-6 * want.abs().max(1.0) => {}
+                    Some(v) => return Err(bad(format!("{name} decoded to {v}, the example says {want}"))),
+                    None => return Err(bad(format!("no {name} reading (the example says {want}); got {readings:?}"))),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/manifests.rs"));
+
+/// The manifests compiled in: (file name, text), sorted by file name.
+pub fn builtin_manifests() -> &'static [(&'static str, &'static str)] {
+    BUILTIN_MANIFESTS
+}
+
+static BUILTIN: LazyLock<Vec<ModelInfo>> = LazyLock::new(|| {
+    // Every built-in manifest is checked by this module's tests, so none is left out
+    // here in a released build.
+    let mut all: Vec<ModelInfo> = BUILTIN_MANIFESTS
+        .iter()
+        .filter_map(|(_, text)| Manifest::parse(text).ok())
+        .filter_map(|m| ModelInfo::from_manifest(&m, None).ok())
+        .map(|mut m| {
+            m.builtin = true;
+            m
+        })
+        .collect();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    all
+});
+
+/// Every built-in model, sorted by id.
+pub fn builtin() -> &'static [ModelInfo] {
+    &BUILTIN
+}
+
+/// Looks a built-in model up by id.
 pub fn get(id: &str) -> Option<&'static ModelInfo> {
-    MODELS.binary_search_by(|m| m.id.cmp(id)).ok().map(|i| &MODELS[i])
+    let all = builtin();
+    all.binary_search_by(|m| m.id.as_str().cmp(id)).ok().and_then(|i| all.get(i))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
-    fn models_are_sorted_and_unique_so_lookup_works() {
-        for w in MODELS.windows(2) {
-            assert!(w[0].id < w[1].id, "{} must sort before {}", w[0].id, w[1].id);
+    fn every_builtin_manifest_builds_and_is_named_after_its_id() {
+        for (file, text) in builtin_manifests() {
+            let m = Manifest::parse(text).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(*file, format!("{}.toml", m.id), "a manifest file is named after its model id");
+            assert!(matches!(m.decoder, DecoderSpec::Native { .. }), "{file}: built-in models are native");
+            ModelInfo::from_manifest(&m, None).unwrap_or_else(|e| panic!("{file}: {e}"));
         }
-        for m in MODELS {
-            assert_eq!(get(m.id).map(|x| x.id), Some(m.id));
+        assert_eq!(builtin().len(), builtin_manifests().len());
+    }
+
+    #[test]
+    fn lookup_works_and_ids_are_unique() {
+        let mut seen = HashSet::new();
+        for m in builtin() {
+            assert!(seen.insert(m.id.as_str()), "duplicate {}", m.id);
+            assert_eq!(get(&m.id).map(|x| x.id.as_str()), Some(m.id.as_str()));
+            assert!(m.builtin);
         }
         assert!(get("nope").is_none());
     }
 
     #[test]
-    fn every_category_has_a_model() {
-        for c in [AirQuality, Energy, Parking] {
-            assert!(MODELS.iter().any(|m| m.category == c), "{c:?}");
+    fn every_category_has_a_model_and_every_native_decoder_is_used() {
+        for c in Category::ALL {
+            assert!(builtin().iter().any(|m| m.category == c), "{c:?}");
+        }
+        for name in models::native_names() {
+            let used = builtin().iter().any(|m| matches!(&m.decoder, Decoder::Native(d) if d.name == name));
+            assert!(used, "native decoder {name} has no manifest");
         }
     }
 }

@@ -1,15 +1,18 @@
 //! Service routes: health, Prometheus metrics, the OpenAPI document, and the catalogues
 //! of device models and canonical metrics.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use roc42_decoders::{model, Metric};
+use roc42_decoders::model::ModelInfo;
+use roc42_decoders::Metric;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use super::error::{ApiError, ErrorBody};
 use super::{ApiDoc, AppState};
+use crate::pipeline;
 
 /// Liveness and database reachability.
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,32 +50,58 @@ pub async fn openapi() -> impl IntoResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelDto {
     #[schema(example = "milesight-am319")]
-    pub id: &'static str,
-    pub vendor: &'static str,
-    pub model: &'static str,
+    pub id: String,
+    pub vendor: String,
+    pub model: String,
     /// `air_quality`, `energy` or `parking`.
     pub category: &'static str,
-    pub lorawan_class: &'static str,
-    /// Decoder kind: `native`.
+    /// LoRaWAN class: `A`, `B` or `C`.
+    pub lorawan_class: String,
+    /// FPort the model sends its measurements on.
+    pub uplink_port: u8,
+    pub description: String,
+    /// Canonical metrics the model measures.
+    pub metrics: Vec<&'static str>,
+    /// Decoder kind: `native` (compiled in) or `js` (a sandboxed codec).
     pub decoder: &'static str,
+    /// Compiled in, rather than added by an operator.
+    pub builtin: bool,
 }
 
-/// The device models roc42 can decode.
-#[utoipa::path(get, path = "/api/v1/models", tag = "catalogue", responses((status = 200, body = [ModelDto])))]
-pub async fn models() -> Json<Vec<ModelDto>> {
-    Json(
-        model::MODELS
-            .iter()
-            .map(|m| ModelDto {
-                id: m.id,
-                vendor: m.vendor,
-                model: m.model,
-                category: m.category.as_str(),
-                lorawan_class: m.lorawan_class,
-                decoder: "native",
-            })
-            .collect(),
-    )
+impl From<&ModelInfo> for ModelDto {
+    fn from(m: &ModelInfo) -> Self {
+        Self {
+            id: m.id.clone(),
+            vendor: m.vendor.clone(),
+            model: m.model.clone(),
+            category: m.category.as_str(),
+            lorawan_class: m.lorawan_class.clone(),
+            uplink_port: m.uplink_port,
+            description: m.description.clone(),
+            metrics: m.metrics.iter().map(|x| x.name()).collect(),
+            decoder: m.decoder_kind(),
+            builtin: m.builtin,
+        }
+    }
+}
+
+/// The device models roc42 can decode: built-in ones, then those operators added.
+#[utoipa::path(get, path = "/api/v1/models", tag = "catalogue",
+    responses((status = 200, body = [ModelDto]), (status = 503, body = ErrorBody)))]
+pub async fn models(State(s): State<AppState>) -> Result<Json<Vec<ModelDto>>, ApiError> {
+    let all = pipeline::models::list_all(&s.pool).await?;
+    Ok(Json(all.iter().map(|m| ModelDto::from(&**m)).collect()))
+}
+
+/// One device model.
+#[utoipa::path(get, path = "/api/v1/models/{id}", tag = "catalogue",
+    params(("id" = String, Path, description = "Model id")),
+    responses((status = 200, body = ModelDto), (status = 404, body = ErrorBody)))]
+pub async fn model(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<ModelDto>, ApiError> {
+    match pipeline::models::find(&s.pool, &id).await? {
+        Some(m) => Ok(Json(ModelDto::from(&*m))),
+        None => Err(ApiError::NotFound(format!("no device model {id:?}"))),
+    }
 }
 
 /// A canonical metric.

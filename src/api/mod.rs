@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(meta::metrics))
         .route("/openapi.json", get(meta::openapi))
         .route("/api/v1/models", get(meta::models))
+        .route("/api/v1/models/{id}", get(meta::model))
         .route("/api/v1/metrics", get(meta::metric_catalogue))
         .route("/api/v1/devices", get(devices::list))
         .route("/api/v1/devices/{dev_eui}", get(devices::get))
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     paths(
         meta::health,
         meta::models,
+        meta::model,
         meta::metric_catalogue,
         devices::list,
         devices::get,

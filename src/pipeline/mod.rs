@@ -3,8 +3,10 @@
 //!
 //! - [`process`]: the ordered steps that turn one message into a [`Record`];
 //! - [`registry`]: the cached device registry the decode stage reads;
+//! - [`models`]: the device models (built-in and operator-added) it decodes with;
 //! - [`writer`]: batches records, commits them, then acknowledges them in arrival order.
 
+pub mod models;
 pub mod process;
 pub mod registry;
 pub mod writer;
@@ -17,7 +19,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::config::PipelineConfig;
+use std::sync::Arc;
+
+use anyhow::Context;
+use roc42_decoders::js::JsPool;
+
+use crate::config::{CodecConfig, PipelineConfig};
 use crate::ingest::{Ack, Inbound, Uplink};
 
 /// What became of an uplink, stored with it.
@@ -143,13 +150,17 @@ impl Pipeline {
     /// stops a writer stuck retrying an unavailable database, without acking.
     pub async fn start(
         cfg: &PipelineConfig,
+        codecs: &CodecConfig,
         pool: PgPool,
         inbound: mpsc::Receiver<Inbound>,
         abort: CancellationToken,
     ) -> anyhow::Result<Self> {
         let registry = registry::DeviceRegistry::load(pool.clone(), cfg.device_cache_ttl()).await?;
+        let models = models::ModelCatalog::load(pool.clone(), codecs.model_cache_ttl()).await?;
+        let js = Arc::new(JsPool::start(codecs.js_limits()).context("start the JS codec threads")?);
+        let lookups = process::Lookups { registry, models, js };
         let (rec_tx, rec_rx) = mpsc::channel(cfg.channel_capacity);
-        let decode = tokio::spawn(process::run(inbound, rec_tx, registry));
+        let decode = tokio::spawn(process::run(inbound, rec_tx, lookups, codecs.max_in_flight));
         let drained = CancellationToken::new();
         let writer = tokio::spawn(writer::run(rec_rx, pool, cfg.clone(), abort, drained.clone()));
         Ok(Self { decode, writer, drained })

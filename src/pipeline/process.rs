@@ -1,77 +1,201 @@
 //! The decode stage: for each message, in order,
 //! 1. parse it with the adapter of its topic (a message that does not parse is kept as
 //!    [`Rejected`] with its raw bytes);
-//! 2. resolve the device from the registry (unknown devices are kept, not dropped);
-//! 3. decode the payload with the device model's decoder;
-//! 4. hand the [`Record`] to the writer.
+//! 2. resolve the device from the registry (unknown devices are kept, not dropped) and
+//!    its model from the catalogue;
+//! 3. decode the payload: native decoders inline, JS codecs on the [`JsPool`] while the
+//!    stage goes on with the next messages (up to `codecs.max_in_flight` held);
+//! 4. hand the [`Record`]s to the writer in arrival order (acks depend on it).
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use roc42_decoders::{model, Reading};
-use tokio::sync::mpsc;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use roc42_decoders::js::{JsCodec, JsInput, JsPool};
+use roc42_decoders::model::{Decoder, ModelInfo};
+use roc42_decoders::{DecodeError, Reading};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info};
 
+use super::models::{ModelCatalog, ModelRef};
 use super::registry::{DeviceRef, DeviceRegistry};
 use super::{DecodedUplink, Outcome, ReadingRow, Record, Rejected};
-use crate::ingest::{self, Inbound, Uplink};
+use crate::ingest::{self, Ack, Inbound, Uplink};
 use crate::telemetry::names;
 
-/// Runs until `rx` closes, then closes `tx` (the writer flushes and stops).
-pub async fn run(mut rx: mpsc::Receiver<Inbound>, tx: mpsc::Sender<Record>, mut registry: DeviceRegistry) {
-    while let Some(msg) = rx.recv().await {
-        let record = process(msg, &mut registry).await;
+/// What the stage reads from.
+pub struct Lookups {
+    pub registry: DeviceRegistry,
+    pub models: ModelCatalog,
+    pub js: Arc<JsPool>,
+}
+
+/// Runs until `rx` closes and every held message is out, then closes `tx` (the writer
+/// flushes and stops).
+pub async fn run(
+    mut rx: mpsc::Receiver<Inbound>,
+    tx: mpsc::Sender<Record>,
+    mut lookups: Lookups,
+    max_in_flight: usize,
+) {
+    let mut held = FuturesOrdered::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(record) = held.next() => {
+                if tx.send(record).await.is_err() {
+                    return;
+                }
+            }
+            msg = rx.recv(), if held.len() < max_in_flight => match msg {
+                Some(msg) => held.push_back(process(msg, &mut lookups).await),
+                None => break,
+            },
+        }
+    }
+    while let Some(record) = held.next().await {
         if tx.send(record).await.is_err() {
-            break;
+            return;
         }
     }
     debug!("Decode stage done.");
 }
 
-/// The ordered steps for one message.
-pub async fn process(msg: Inbound, registry: &mut DeviceRegistry) -> Record {
+/// The ordered steps for one message; the returned future completes at once unless a
+/// JS codec is decoding the frame.
+pub async fn process(msg: Inbound, lookups: &mut Lookups) -> impl Future<Output = Record> + use<> {
+    let step = prepare(msg, lookups).await;
+    async move {
+        match step {
+            Step::Done(record) => record,
+            Step::Js(mut decoded, ack, result) => {
+                let result = result.await.unwrap_or_else(|_| Err(DecodeError::Codec("a JS worker stopped".into())));
+                finish(&mut decoded, result);
+                count(&decoded);
+                Record::Uplink(decoded, ack)
+            }
+        }
+    }
+}
+
+enum Step {
+    Done(Record),
+    Js(Box<DecodedUplink>, Ack, oneshot::Receiver<Result<Vec<Reading>, DecodeError>>),
+}
+
+async fn prepare(msg: Inbound, lookups: &mut Lookups) -> Step {
     let uplink = match ingest::parse(&msg.topic, &msg.payload) {
         Ok(u) => u,
         Err(e) => {
             metrics::counter!(names::REJECTED, "source" => msg.source).increment(1);
             debug!(topic = %msg.topic, error = %e, "Message rejected.");
             let rejected = Rejected::new(msg.source, msg.topic, msg.payload.to_vec(), e.to_string(), msg.received_at);
-            return Record::Rejected(rejected, msg.ack);
+            return Step::Done(Record::Rejected(rejected, msg.ack));
         }
     };
-    let device = resolve(registry, &uplink).await;
-    let decoded = decode(uplink, device, msg.received_at);
-    metrics::counter!(names::UPLINKS, "outcome" => decoded.outcome.as_str()).increment(1);
-    Record::Uplink(Box::new(decoded), msg.ack)
-}
-
-/// Registry lookups retry while the database is unavailable: the stage holds (and
-/// back-pressure builds) rather than mislabel a known device as unknown.
-async fn resolve(registry: &mut DeviceRegistry, uplink: &Uplink) -> Option<DeviceRef> {
-    let mut backoff = Duration::from_millis(100);
-    let mut logged = false;
-    loop {
-        match registry.resolve(uplink.dev_eui).await {
-            Ok(d) => {
-                if logged {
-                    info!("Device registry reachable again.");
-                }
-                return d;
-            }
-            Err(e) => {
-                if !logged {
-                    error!(error = %e, "Device registry lookup failed; retrying.");
-                    logged = true;
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+    let device = resolve_device(&mut lookups.registry, &uplink).await;
+    let model = match &device {
+        Some(d) => resolve_model(&mut lookups.models, &d.model).await,
+        None => None,
+    };
+    match decode(uplink, device, model.as_deref(), msg.received_at) {
+        Decoded::Done(d) => {
+            count(&d);
+            Step::Done(Record::Uplink(Box::new(d), msg.ack))
+        }
+        Decoded::Js(d, codec) => {
+            let (tx, rx) = oneshot::channel();
+            let input = JsInput {
+                f_port: d.uplink.f_port,
+                bytes: d.uplink.payload.clone(),
+                recv_time_ms: d.uplink.time.timestamp_millis(),
+            };
+            lookups.js.submit(
+                codec,
+                input,
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            );
+            Step::Js(Box::new(d), msg.ack, rx)
         }
     }
 }
 
-/// Decodes an uplink for its device (if any).
-pub fn decode(uplink: Uplink, device: Option<DeviceRef>, received_at: DateTime<Utc>) -> DecodedUplink {
+fn count(d: &DecodedUplink) {
+    metrics::counter!(names::UPLINKS, "outcome" => d.outcome.as_str()).increment(1);
+}
+
+/// Lookups retry while the database is unavailable: the stage holds (and back-pressure
+/// builds) rather than mislabel a known device or model as unknown.
+struct Retry {
+    what: &'static str,
+    backoff: Duration,
+    logged: bool,
+}
+
+impl Retry {
+    fn new(what: &'static str) -> Self {
+        Self { what, backoff: Duration::from_millis(100), logged: false }
+    }
+
+    fn succeeded(&self) {
+        if self.logged {
+            info!("{} reachable again.", self.what);
+        }
+    }
+
+    async fn failed(&mut self, e: &sqlx::Error) {
+        if !self.logged {
+            error!(error = %e, "{} lookup failed; retrying.", self.what);
+            self.logged = true;
+        }
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn resolve_device(registry: &mut DeviceRegistry, uplink: &Uplink) -> Option<DeviceRef> {
+    let mut retry = Retry::new("Device registry");
+    loop {
+        match registry.resolve(uplink.dev_eui).await {
+            Ok(d) => {
+                retry.succeeded();
+                return d;
+            }
+            Err(e) => retry.failed(&e).await,
+        }
+    }
+}
+
+async fn resolve_model(models: &mut ModelCatalog, id: &str) -> Option<ModelRef> {
+    let mut retry = Retry::new("Device model catalogue");
+    loop {
+        match models.get(id).await {
+            Ok(m) => {
+                retry.succeeded();
+                return m;
+            }
+            Err(e) => retry.failed(&e).await,
+        }
+    }
+}
+
+/// The result of [`decode`]: complete, or waiting for a JS codec.
+pub enum Decoded {
+    Done(DecodedUplink),
+    Js(DecodedUplink, Arc<JsCodec>),
+}
+
+/// Decodes an uplink for its device (if any) and model (if known).
+pub fn decode(
+    uplink: Uplink,
+    device: Option<DeviceRef>,
+    model: Option<&ModelInfo>,
+    received_at: DateTime<Utc>,
+) -> Decoded {
     let mut out = DecodedUplink {
         device_id: device.as_ref().map(|d| d.id),
         uplink,
@@ -82,23 +206,35 @@ pub fn decode(uplink: Uplink, device: Option<DeviceRef>, received_at: DateTime<U
     };
     let Some(device) = device else {
         out.outcome = Outcome::UnknownDevice;
-        return out;
+        return Decoded::Done(out);
     };
     if out.uplink.f_port == 0 {
         out.outcome = Outcome::MacOnly;
-        return out;
+        return Decoded::Done(out);
     }
     if out.uplink.encrypted {
         out.outcome = Outcome::Encrypted;
         out.error = Some("FRMPayload is encrypted and roc42 holds no AppSKey for this device".into());
-        return out;
+        return Decoded::Done(out);
     }
-    let Some(info) = model::get(&device.model) else {
+    let Some(info) = model else {
         out.outcome = Outcome::UnknownModel;
         out.error = Some(format!("no decoder for model {:?}", device.model));
-        return out;
+        return Decoded::Done(out);
     };
-    match roc42_decoders::decode_with(info, out.uplink.f_port, &out.uplink.payload) {
+    match &info.decoder {
+        Decoder::Js(codec) => Decoded::Js(out, Arc::clone(codec)),
+        Decoder::Native(_) => {
+            let result = roc42_decoders::decode_with(info, out.uplink.f_port, &out.uplink.payload);
+            finish(&mut out, result);
+            Decoded::Done(out)
+        }
+    }
+}
+
+/// Stores a decoder's result in the uplink.
+pub fn finish(out: &mut DecodedUplink, result: Result<Vec<Reading>, DecodeError>) {
+    match result {
         Ok(readings) => {
             let time = out.uplink.time;
             out.readings = readings.iter().filter_map(|r| reading_row(time, r)).collect();
@@ -109,7 +245,6 @@ pub fn decode(uplink: Uplink, device: Option<DeviceRef>, received_at: DateTime<U
             out.error = Some(e.to_string());
         }
     }
-    out
 }
 
 fn reading_row(uplink_time: DateTime<Utc>, r: &Reading) -> Option<ReadingRow> {
@@ -143,23 +278,32 @@ mod tests {
         Some(DeviceRef { id: 7, model: model.into() })
     }
 
+    /// Decodes with a built-in model, which never needs the JS pool.
+    fn native(u: Uplink, device: Option<DeviceRef>, now: DateTime<Utc>) -> DecodedUplink {
+        let info = device.as_ref().and_then(|d| roc42_decoders::model::get(&d.model));
+        match decode(u, device, info, now) {
+            Decoded::Done(d) => d,
+            Decoded::Js(..) => panic!("built-in models are native"),
+        }
+    }
+
     #[test]
     fn outcomes() {
         let now = Utc::now();
         let ers = hex::decode("0100e202290400270506060308").unwrap();
-        let d = decode(uplink(1, &ers), dev("elsys-ers-co2"), now);
+        let d = native(uplink(1, &ers), dev("elsys-ers-co2"), now);
         assert_eq!((d.outcome, d.readings.len(), d.device_id), (Outcome::Decoded, 5, Some(7)));
         assert!(d.readings.iter().all(|r| r.time == d.uplink.time));
-        assert_eq!(decode(uplink(1, &ers), None, now).outcome, Outcome::UnknownDevice);
-        assert_eq!(decode(uplink(0, &[]), dev("elsys-ers"), now).outcome, Outcome::MacOnly);
-        let d = decode(uplink(1, &ers), dev("acme-x"), now);
+        assert_eq!(native(uplink(1, &ers), None, now).outcome, Outcome::UnknownDevice);
+        assert_eq!(native(uplink(0, &[]), dev("elsys-ers"), now).outcome, Outcome::MacOnly);
+        let d = native(uplink(1, &ers), dev("acme-x"), now);
         assert_eq!(d.outcome, Outcome::UnknownModel);
         assert!(d.error.unwrap().contains("acme-x"));
-        let d = decode(uplink(1, &[0x06]), dev("elsys-ers-co2"), now);
+        let d = native(uplink(1, &[0x06]), dev("elsys-ers-co2"), now);
         assert_eq!(d.outcome, Outcome::DecodeFailed);
         assert!(d.error.unwrap().contains("too short"));
         let mut enc = uplink(1, &ers);
         enc.encrypted = true;
-        assert_eq!(decode(enc, dev("elsys-ers-co2"), now).outcome, Outcome::Encrypted);
+        assert_eq!(native(enc, dev("elsys-ers-co2"), now).outcome, Outcome::Encrypted);
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod device;
+pub mod model;
 pub mod reading;
 pub mod rejected;
 

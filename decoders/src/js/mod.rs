@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use output::normalized_metric;
-pub use pool::{JsPool, Reply};
+pub use pool::{JsPool, JsRunner, Reply};
 
 use crate::Metric;
 

@@ -80,7 +80,7 @@ impl Drop for JsPool {
 }
 
 fn work(rx: &Mutex<Receiver<Job>>, limits: JsLimits) {
-    let mut engine: Option<Engine> = None;
+    let mut runner = JsRunner::new(limits);
     loop {
         let job = {
             let Ok(rx) = rx.lock() else { return };
@@ -89,21 +89,37 @@ fn work(rx: &Mutex<Receiver<Job>>, limits: JsLimits) {
                 Err(_) => return,
             }
         };
-        let current = match engine.take() {
-            Some(e) => Ok(e),
-            None => Engine::new(limits),
+        let result = runner.decode(&job.codec, &job.input);
+        (job.reply)(result);
+    }
+}
+
+/// One sandboxed runtime on the current thread (not `Send`): what each pool worker runs,
+/// usable alone where a pool is not wanted (benchmarks, one-off checks).
+pub struct JsRunner {
+    engine: Option<Engine>,
+    limits: JsLimits,
+}
+
+impl JsRunner {
+    /// The runtime is created on first use.
+    pub fn new(limits: JsLimits) -> Self {
+        Self { engine: None, limits }
+    }
+
+    /// Decodes one frame with `codec` (compiled on first use, and again if its source
+    /// changed).
+    pub fn decode(&mut self, codec: &JsCodec, input: &JsInput) -> Result<Vec<Reading>, DecodeError> {
+        let mut engine = match self.engine.take() {
+            Some(e) => e,
+            None => Engine::new(self.limits)?,
         };
-        match current {
-            Ok(mut e) => {
-                let (result, rebuild) = e.decode(&job.codec, &job.input);
-                if !rebuild {
-                    engine = Some(e);
-                }
-                // A runtime that ran out of memory is dropped here, with every codec
-                // compiled in it, and rebuilt for the next frame.
-                (job.reply)(result);
-            }
-            Err(err) => (job.reply)(Err(err)),
+        let (result, rebuild) = engine.decode(codec, input);
+        // A runtime that ran out of memory is dropped here, with every codec compiled in
+        // it, and rebuilt for the next frame.
+        if !rebuild {
+            self.engine = Some(engine);
         }
+        result
     }
 }
