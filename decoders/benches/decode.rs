@@ -21,6 +21,7 @@ fn native(c: &mut Criterion) {
         ("adeunis-breath", 1, "6d8001b3003e001e001401b3003e001e0014"),
         ("elvaco-cmi4140", 2, "150405fc437f0e041340919822022e9015023c482b0259d825025de8140c782794817904fd1700000100"),
         ("nwave-nps405", 2, "00d3d800590b"),
+        ("watteco-pulse-senso", 125, "3203032cd2dc00000000117b02000080903d005000401040801d11604704d8119024912492247b"),
     ];
     let mut g = c.benchmark_group("native");
     for (id, port, hex) in frames {

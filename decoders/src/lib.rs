@@ -100,6 +100,24 @@ pub fn decode_with(info: &ModelInfo, f_port: u8, bytes: &[u8]) -> Result<Vec<Rea
     }
 }
 
+/// Fuzzing entry: the `cargo fuzz` target (`decoders/fuzz`) and the no-panic property
+/// test both call it. The first byte picks a built-in model, the second the FPort (with
+/// the top bit set: the model's own port, so decoders get past the port check), the rest
+/// is the frame. It panics only if a decoder breaks its contract (panics, or gives a
+/// reading that is not a finite number).
+#[doc(hidden)]
+pub fn fuzz_frame(data: &[u8]) {
+    let all = model::builtin();
+    let (Some(&pick), Some(&port)) = (data.first(), data.get(1)) else { return };
+    let Some(info) = all.get(usize::from(pick) % all.len().max(1)) else { return };
+    let f_port = if port & 0x80 != 0 { info.uplink_port } else { port };
+    if let Ok(readings) = decode_with(info, f_port, data.get(2..).unwrap_or_default()) {
+        for r in readings {
+            assert!(r.value.is_finite(), "{} gave a non-finite reading {r:?}", info.id);
+        }
+    }
+}
+
 /// The readings of one frame, as decoders build them: a metric set twice at the same
 /// age keeps its last value (vendors repeat fields, and the last one is current).
 #[derive(Debug, Default)]

@@ -154,8 +154,8 @@ const ADEUNIS_COMFORT: &[(&str, Metric)] =
 /// Adeunis keys of frame type, status flags and the frame's timestamp.
 const ADEUNIS_IGNORE: &[&str] = &["type", "status", "decodingInfo", "timestamp"];
 /// Adeunis TIC keys without a canonical metric: meter address, tariff option and period,
-/// date, label status, subscribed current, fixed ratings, per-tariff and per-phase
-/// values beyond phase 1, maxima, period energies (see `models/adeunis_tic.rs`).
+/// date, label status, subscribed current, fixed ratings, maxima, reactive and apparent
+/// period energies, tariff-period energies (see `models/adeunis_tic.rs`).
 const ADEUNIS_TIC_IGNORE: &[&str] = &[
     "type",
     "status",
@@ -165,17 +165,12 @@ const ADEUNIS_TIC_IGNORE: &[&str] = &[
     "BASEstatus",
     "ISOUSC",
     "IMAX",
-    "HCHC",
-    "HCHP",
-    "IINST2",
-    "IINST3",
     "IMAX1",
     "IMAX2",
     "IMAX3",
     "PMAX",
     "DATE",
     "PTCOUR1",
-    "EA_s",
     "ER+_s",
     "ER-_s",
     "EAPP_s",
@@ -186,8 +181,17 @@ const ADEUNIS_TIC_IGNORE: &[&str] = &[
     "ER+P-1_s",
     "ER-P-1_s",
 ];
-const ADEUNIS_TIC: &[(&str, Metric)] =
-    &[("BASE", EnergyActiveImport), ("IINST", ElectricCurrent), ("IINST1", ElectricCurrent), ("PAPP", PowerApparent)];
+const ADEUNIS_TIC: &[(&str, Metric)] = &[
+    ("BASE", EnergyActiveImport),
+    ("HCHC", EnergyActiveImportOffpeak),
+    ("HCHP", EnergyActiveImportPeak),
+    ("IINST", ElectricCurrent),
+    ("IINST1", ElectricCurrent),
+    ("IINST2", ElectricCurrentL2),
+    ("IINST3", ElectricCurrentL3),
+    ("PAPP", PowerApparent),
+    ("EA_s", EnergyActiveImportPeriod),
+];
 const NWAVE: &[(&str, Metric)] = &[
     ("occupied", ParkingOccupied),
     ("battery_voltage", BatteryVoltage),
@@ -265,15 +269,17 @@ const WATTECO_COMMON: &[&str] = &["firmware", "message_type"];
 const WATTECO_PULSE: &[(&str, Metric)] = &[
     ("pin_state", InputState),
     ("pin_state_1", InputState),
+    ("pin_state_2", InputState2),
+    ("pin_state_3", InputState3),
     ("index", PulseCount),
     ("index_1", PulseCount),
+    ("index_2", PulseCount2),
+    ("index_3", PulseCount3),
     ("disposable_battery_voltage", BatteryVoltage),
     ("battery_voltage", BatteryVoltage),
 ];
-/// Pulse Sens'O inputs 2 and 3: a reading has no channel, so only input 1 is kept (see
-/// `models/watteco_pulse_senso.rs`); `NA` are the multi-binary bits no input uses.
-const WATTECO_PULSE_IGNORE: &[&str] =
-    &["firmware", "message_type", "pin_state_2", "pin_state_3", "index_2", "index_3", "NA"];
+/// Pulse Sens'O: `NA` are the multi-binary bits no input uses.
+const WATTECO_PULSE_IGNORE: &[&str] = &["firmware", "message_type", "NA"];
 /// TIC'O: simple metering and the TIC energy indexes (`EAP_s`/`EAP_i` in kWh, see `SCALES`);
 /// TIC frame type, descriptor, dates and tariff labels are not measurements.
 const WATTECO_TICSO: &[(&str, Metric)] = &[
@@ -291,7 +297,8 @@ const WATTECO_TICSO: &[(&str, Metric)] = &[
 const WATTECO_TICSO_IGNORE: &[&str] =
     &["firmware", "message_type", "nb_samples", "_TICFrameType", "_Descriptor", "DATE", "LTARF", "DebP"];
 /// Triphas'O: the three-phase totals (endpoint 3, `_abc`) of cluster 0x800A; powers are
-/// the imported (positive) parts, exported powers have no metric.
+/// the imported (positive) parts, exported powers have no metric. Voltage and current per
+/// phase (`_a`, `_b`, `_c` of clusters 0x800B and 0x800D).
 const WATTECO_TRIPHASO: &[(&str, Metric)] = &[
     ("pin_state", InputState),
     ("index", PulseCount),
@@ -301,11 +308,18 @@ const WATTECO_TRIPHASO: &[(&str, Metric)] = &[
     ("positive_reactive_energy_abc", EnergyReactiveImport),
     ("positive_active_power_abc", PowerActive),
     ("positive_reactive_power_abc", PowerReactive),
+    ("Vrms_a", ElectricVoltage),
+    ("Vrms_b", ElectricVoltageL2),
+    ("Vrms_c", ElectricVoltageL3),
+    ("Irms_a", ElectricCurrent),
+    ("Irms_b", ElectricCurrentL2),
+    ("Irms_c", ElectricCurrentL3),
 ];
-/// Per-phase values (`_a`, `_b`, `_c`): a reading has no phase, so they are not kept (see
-/// `models/watteco_triphaso.rs`). Cluster 0x8010 (`active_energy_abc`, ...) is a per-phase
-/// summary whose signed values the vendor decodes as unsigned (`reactive_power_a`
-/// 4294966304 for -992): it is not kept either; the totals come from cluster 0x800A.
+/// Per-phase energies and powers (`_a`, `_b`, `_c` of cluster 0x800A on endpoints 0-2) and
+/// phase angles have no canonical metric (see `models/watteco_triphaso.rs`). Cluster 0x8010
+/// (`active_energy_abc`, ...) is a per-phase summary whose signed values the vendor decodes
+/// as unsigned (`reactive_power_a` 4294966304 for -992): it is not kept either; the totals
+/// come from cluster 0x800A.
 const WATTECO_TRIPHASO_IGNORE: &[&str] = &[
     "firmware",
     "message_type",
@@ -321,14 +335,8 @@ const WATTECO_TRIPHASO_IGNORE: &[&str] = &[
     "negative_active_power_a",
     "positive_reactive_power_a",
     "negative_reactive_power_a",
-    "Vrms_a",
-    "Irms_a",
     "angle_a",
-    "Vrms_b",
-    "Irms_b",
     "angle_b",
-    "Vrms_c",
-    "Irms_c",
     "angle_c",
     "active_energy_a",
     "reactive_energy_a",

@@ -121,6 +121,8 @@ impl Engine {
         match e {
             _ if late => Failure::Decode(DecodeError::CodecTimeout(self.limits.time)),
             Thrown::OutOfMemory => Failure::OutOfMemory,
+            Thrown::Nothing(_) if self.near_memory_limit() => Failure::OutOfMemory,
+            Thrown::Nothing(what) => Failure::Decode(DecodeError::Codec(format!("threw {what}"))),
             Thrown::Message(m) if m.contains("out of memory") => Failure::OutOfMemory,
             Thrown::Message(m) if m.contains("interrupted") => {
                 Failure::Decode(DecodeError::CodecTimeout(self.limits.time))
@@ -130,9 +132,19 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Whether the runtime has allocated nearly all it may (within 64 KiB).
+    fn near_memory_limit(&self) -> bool {
+        let used = usize::try_from(self.runtime.memory_usage().malloc_size).unwrap_or(0);
+        used.saturating_add(64 << 10) >= self.limits.memory_bytes
+    }
+}
+
 /// An error out of the runtime, reduced to what we report.
 enum Thrown {
     OutOfMemory,
+    /// The exception is `null` or `undefined`.
+    Nothing(&'static str),
     Message(String),
 }
 
@@ -144,8 +156,9 @@ fn thrown(ctx: &Ctx<'_>, e: rquickjs::Error) -> Thrown {
             if let Some(ex) = v.as_exception() {
                 Thrown::Message(ex.message().unwrap_or_else(|| "exception without a message".into()))
             } else if v.is_null() || v.is_undefined() {
-                // QuickJS throws null when it cannot even allocate the exception.
-                Thrown::OutOfMemory
+                // `throw null`, or QuickJS out of memory so far it could not even build
+                // the exception: the engine tells them apart by the memory in use.
+                Thrown::Nothing(if v.is_null() { "null" } else { "undefined" })
             } else {
                 let text = ctx.json_stringify(v).ok().flatten().and_then(|s| s.to_string().ok());
                 Thrown::Message(format!("threw {}", text.unwrap_or_else(|| "a value".into())))

@@ -90,6 +90,39 @@ impl JsCodec {
     }
 }
 
+/// A codec written to test the runtime's boundary: it turns a frame's bytes into
+/// arbitrary output (odd numbers, strings, nested values, throws, errors). The no-panic
+/// property test and the `js` fuzz target run frames through it.
+#[doc(hidden)]
+pub const CHAOS_CODEC: &str = include_str!("chaos.js");
+
+/// Fuzzing entry for the JS boundary: runs `data` (first byte: FPort) through
+/// [`CHAOS_CODEC`], with and without a field mapping, on `runner`. Panics only if the
+/// runtime breaks its contract (panics, or gives a reading that is not a finite number).
+#[doc(hidden)]
+pub fn fuzz_js(runner: &mut JsRunner, data: &[u8]) {
+    use std::sync::OnceLock;
+    static CODECS: OnceLock<[JsCodec; 2]> = OnceLock::new();
+    let codecs = CODECS.get_or_init(|| {
+        let mapping = vec![
+            FieldMap { field: "co2".into(), metric: Metric::AirCo2, scale: 1.0 },
+            FieldMap { field: "air.temperature".into(), metric: Metric::AirTemperature, scale: 0.1 },
+            FieldMap { field: "x.0".into(), metric: Metric::PulseCount, scale: 1.0 },
+        ];
+        let mapped = CHAOS_CODEC.replace("function normalizeUplink", "function unused");
+        [JsCodec::new("chaos", CHAOS_CODEC, vec![]), JsCodec::new("chaos-mapped", mapped, mapping)]
+    });
+    let Some((&f_port, bytes)) = data.split_first() else { return };
+    let input = JsInput { f_port, bytes: bytes.to_vec(), recv_time_ms: 1_700_000_000_000 };
+    for codec in codecs {
+        if let Ok(readings) = runner.decode(codec, &input) {
+            for r in readings {
+                assert!(r.value.is_finite(), "{} gave a non-finite reading {r:?}", codec.name());
+            }
+        }
+    }
+}
+
 /// One frame for a codec.
 #[derive(Debug, Clone)]
 pub struct JsInput {

@@ -190,3 +190,30 @@ fn a_slow_codec_does_not_hold_up_another_worker() {
     assert!(t.elapsed() < Duration::from_millis(300), "good frames waited {:?}", t.elapsed());
     assert!(matches!(rx.recv().unwrap(), Err(DecodeError::CodecTimeout(_))));
 }
+
+#[test]
+fn the_chaos_codec_reaches_readings_errors_and_throws() {
+    let mut runner = JsRunner::new(JsLimits::default());
+    let codec = JsCodec::new("chaos", CHAOS_CODEC, vec![]);
+    let (mut readings, mut errors, mut thrown) = (0, 0, 0);
+    let mut state: u32 = 7;
+    for n in 0..3000u32 {
+        let bytes: Vec<u8> = (0..24)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect();
+        let input = JsInput { f_port: (n % 6) as u8, bytes, recv_time_ms: 0 };
+        match runner.decode(&codec, &input) {
+            Ok(r) => {
+                assert!(r.iter().all(|r| r.value.is_finite()), "{r:?}");
+                readings += r.len();
+            }
+            Err(DecodeError::Codec(m)) if m.starts_with("decodeUplink") => errors += 1,
+            Err(DecodeError::Codec(_)) => thrown += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(readings > 100 && errors > 100 && thrown > 100, "{readings} readings, {errors} errors, {thrown} thrown");
+}

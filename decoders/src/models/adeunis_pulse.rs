@@ -1,6 +1,7 @@
 //! Adeunis Pulse (LoRaWAN, Pulse 4 frames): a two-channel pulse counter. Each channel's
 //! periodic frame carries its current index and the pulses counted in each earlier
-//! history period, from which the earlier indexes follow.
+//! history period, from which the earlier indexes follow. Channel A is `pulse.count`,
+//! channel B `pulse.count_2`.
 
 use std::time::Duration;
 
@@ -12,9 +13,8 @@ use crate::{DecodeError, Readings};
 /// it, newest first), then a timestamp if the status byte says so.
 const CHANNEL_A: u8 = 0x5a;
 
-/// Channel B data, same layout. The catalogue has one pulse counter per device and no
-/// channel dimension, so channel B frames are read and checked but give no reading
-/// (mixing both meters' indexes into one series would corrupt it).
+/// Channel B data, same layout; its index is a second input's (`pulse.count_2`), never
+/// merged into channel A's series.
 const CHANNEL_B: u8 = 0x5b;
 
 /// Time between two history samples at the factory settings: history period S321 =
@@ -24,9 +24,11 @@ pub(crate) const HISTORY_PERIOD: Duration = Duration::from_secs(24 * 3600);
 
 pub(crate) fn decode(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(), DecodeError> {
     adeunis::decode(f_port, bytes, out, |code, status, c, out| {
-        if code != CHANNEL_A && code != CHANNEL_B {
-            return Ok(false);
-        }
+        let metric = match code {
+            CHANNEL_A => Metric::PulseCount,
+            CHANNEL_B => Metric::PulseCount2,
+            _ => return Ok(false),
+        };
         let trailer = adeunis::timestamp_len(status);
         let mut index = c.u32_be()?;
         let mut history = Vec::new();
@@ -37,10 +39,8 @@ pub(crate) fn decode(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(),
             history.push(index);
         }
         c.take(trailer)?;
-        if code == CHANNEL_A {
-            for (i, value) in history.into_iter().enumerate() {
-                out.push_aged(Metric::PulseCount, f64::from(value), adeunis::age(i, HISTORY_PERIOD)?);
-            }
+        for (i, value) in history.into_iter().enumerate() {
+            out.push_aged(metric, f64::from(value), adeunis::age(i, HISTORY_PERIOD)?);
         }
         Ok(true)
     })
@@ -51,9 +51,13 @@ mod tests {
     use super::*;
 
     fn decoded(bytes: &[u8]) -> Result<Vec<(f64, u64)>, DecodeError> {
+        Ok(decoded_metrics(bytes)?.into_iter().map(|(_, value, hours)| (value, hours)).collect())
+    }
+
+    fn decoded_metrics(bytes: &[u8]) -> Result<Vec<(Metric, f64, u64)>, DecodeError> {
         let mut out = Readings::default();
         decode(adeunis::PORT, bytes, &mut out)?;
-        Ok(out.0.iter().map(|r| (r.value, r.age.as_secs() / 3600)).collect())
+        Ok(out.0.iter().map(|r| (r.metric, r.value, r.age.as_secs() / 3600)).collect())
     }
 
     #[test]
@@ -70,9 +74,13 @@ mod tests {
     }
 
     #[test]
-    fn channel_b_is_checked_but_gives_no_reading() {
-        assert_eq!(decoded(&[0x5b, 0x20, 0, 0, 0, 7, 0, 1]).unwrap(), vec![]);
-        assert!(decoded(&[0x5b, 0x20, 0, 0]).is_err());
+    fn channels_a_and_b_are_separate_counters() {
+        assert_eq!(decoded_metrics(&[0x5a, 0x20, 0, 0, 0, 9]).unwrap(), vec![(Metric::PulseCount, 9.0, 0)]);
+        assert_eq!(
+            decoded_metrics(&[0x5b, 0x20, 0, 0, 0, 7, 0, 1]).unwrap(),
+            vec![(Metric::PulseCount2, 7.0, 0), (Metric::PulseCount2, 6.0, 24)]
+        );
+        assert_eq!(decoded(&[0x5b, 0x20, 0, 0]), Err(DecodeError::TooShort { offset: 2, needed: 4, len: 4 }));
     }
 
     #[test]

@@ -23,8 +23,8 @@ enum Field {
     /// A text label (meter address, tariff option, current tariff period, date) of this
     /// many bytes: no measurement.
     Text(usize),
-    /// A u32 label without a canonical metric (subscribed current, per-tariff or
-    /// per-phase values, period energies).
+    /// A u32 label without a canonical metric (subscribed current, ratings, maxima,
+    /// reactive and apparent period energies, tariff-period energies).
     Skip,
     /// A u32 label in the metric's unit.
     Value(Metric),
@@ -33,9 +33,10 @@ enum Field {
 use Field::*;
 
 /// CBE/Linky single-phase, historic TIC: ADCO, OPTARIF, BASE (Wh), ISOUSC, IINST (A),
-/// IMAX, PAPP (VA), HCHC, HCHP, PTEC. The off-peak/peak indexes HCHC and HCHP have no
-/// canonical metric (the catalogue has one import index, not one per tariff); IMAX is
-/// a fixed rating on Linky meters, not a measurement.
+/// IMAX, PAPP (VA), HCHC, HCHP (Wh), PTEC. BASE is the index of the single-tariff
+/// option, HCHC and HCHP those of the off-peak/peak option's two registers (a meter
+/// sends one set; the others are "not found"). IMAX is a fixed rating on Linky meters,
+/// not a measurement.
 const LINKY_MONO: &[Field] = &[
     Text(12),
     Text(4),
@@ -44,20 +45,20 @@ const LINKY_MONO: &[Field] = &[
     Value(Metric::ElectricCurrent),
     Skip,
     Value(Metric::PowerApparent),
-    Skip,
-    Skip,
+    Value(Metric::EnergyActiveImportOffpeak),
+    Value(Metric::EnergyActiveImportPeak),
     Text(4),
 ];
 
 /// CBE/Linky three-phase, historic TIC: ADCO, BASE (Wh), IINST1-3 (A), IMAX1-3, PMAX,
-/// PAPP (VA). The catalogue has no phase dimension: phase 1's current is reported as
-/// the current, phases 2 and 3 are skipped (as are the IMAX ratings and PMAX).
+/// PAPP (VA). Phase 1's current is `electric.current`, phases 2 and 3 have their own
+/// metrics; the IMAX ratings and PMAX (the highest power reached) are skipped.
 const LINKY_TRI: &[Field] = &[
     Text(12),
     Value(Metric::EnergyActiveImport),
     Value(Metric::ElectricCurrent),
-    Skip,
-    Skip,
+    Value(Metric::ElectricCurrentL2),
+    Value(Metric::ElectricCurrentL3),
     Skip,
     Skip,
     Skip,
@@ -65,11 +66,14 @@ const LINKY_TRI: &[Field] = &[
     Value(Metric::PowerApparent),
 ];
 
-/// PME-PMI: DATE, EA_s, ER+_s, ER-_s, EAPP_s (energies of the current integration
-/// period), PTCOUR1, EAP_s, ER+P_s, ER-P_s, EaP-1_s, ER+P-1_s, ER-P-1_s (energies of the
-/// current and previous tariff periods). None is a meter index or an instantaneous
-/// value, so this profile gives no reading: its frames decode without error.
-const PME_PMI: &[Field] = &[Text(6), Skip, Skip, Skip, Skip, Text(3), Skip, Skip, Skip, Skip, Skip, Skip];
+/// PME-PMI: DATE, EA_s (Wh), ER+_s, ER-_s, EAPP_s (energies of the current 10-min
+/// integration period), PTCOUR1, EAP_s, ER+P_s, ER-P_s, EaP-1_s, ER+P-1_s, ER-P-1_s
+/// (energies of the current and previous tariff periods, kWh and kvarh). Only EA_s, the
+/// active energy drawn so far in the integration period, is kept: the tariff-period
+/// energies restart at each tariff change the frame does not date, and reactive and
+/// apparent period energies have no canonical metric.
+const PME_PMI: &[Field] =
+    &[Text(6), Value(Metric::EnergyActiveImportPeriod), Skip, Skip, Skip, Text(3), Skip, Skip, Skip, Skip, Skip, Skip];
 
 pub(crate) fn decode_linky_mono(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(), DecodeError> {
     decode_profile(f_port, bytes, out, LINKY_MONO)
@@ -137,22 +141,42 @@ mod tests {
         "4940303231373238303331383139000012340000002b0000002c0000002d0000001100000012000000130000002000000010";
 
     #[test]
-    fn three_phase_profile() {
+    fn three_phase_profile_gives_each_phase_current() {
         assert_eq!(
             decoded(decode_linky_tri, TRI).unwrap(),
-            vec![(Metric::EnergyActiveImport, 4660.0), (Metric::ElectricCurrent, 43.0), (Metric::PowerApparent, 16.0)]
+            vec![
+                (Metric::EnergyActiveImport, 4660.0),
+                (Metric::ElectricCurrent, 43.0),
+                (Metric::ElectricCurrentL2, 44.0),
+                (Metric::ElectricCurrentL3, 45.0),
+                (Metric::PowerApparent, 16.0),
+            ]
         );
     }
 
     #[test]
     fn label_not_found_gives_no_reading() {
-        // Single-phase profile with BASE not found, IINST 3 A, PAPP 690 VA.
+        // Single-phase profile with BASE not found, IINST 3 A, PAPP 690 VA, HCHC
+        // 1234567 Wh, HCHP not found.
         let hex = "494030323137323830333138313948432e2e800000000000002d00000003000000000000\
-                   02b2000000000000000048502e2e";
+                   02b20012d6878000000048502e2e";
         assert_eq!(
             decoded(decode_linky_mono, hex).unwrap(),
-            vec![(Metric::ElectricCurrent, 3.0), (Metric::PowerApparent, 690.0)]
+            vec![
+                (Metric::ElectricCurrent, 3.0),
+                (Metric::PowerApparent, 690.0),
+                (Metric::EnergyActiveImportOffpeak, 1_234_567.0),
+            ]
         );
+    }
+
+    #[test]
+    fn pme_pmi_gives_the_integration_period_energy() {
+        // Vendor example: EA_s 707 Wh; the reactive, apparent and tariff-period energies
+        // are skipped.
+        let hex = "49601504140d2b05000002c30000009800000002000002eb485045000692cc00025caa00000537\
+                   00068db800025b8200000528";
+        assert_eq!(decoded(decode_pme_pmi, hex).unwrap(), vec![(Metric::EnergyActiveImportPeriod, 707.0)]);
     }
 
     #[test]

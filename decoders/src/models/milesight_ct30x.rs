@@ -2,8 +2,9 @@
 //! 500 A, 1000 A ranges) reporting each phase's current in 0.1 A and its accumulated
 //! total.
 //!
-//! The catalogue has no phase dimension, so phase A (channel 1) is reported as the
-//! current; phases B and C are read and checked but give no reading.
+//! Phase A (channel 1) is `electric.current`, phases B and C `electric.current_l2` and
+//! `_l3`. The accumulated totals and alarm maxima/minima are kept for phase A only: the
+//! catalogue has no per-phase charge or extremes.
 
 use super::milesight;
 use crate::cursor::Cursor;
@@ -18,6 +19,15 @@ const NO_TEMPERATURE: [u16; 2] = [0xfffd, 0xffff];
 
 /// Channels of phase A: total current, current, current with alarm.
 const PHASE_A: [u8; 3] = [0x03, 0x04, 0x84];
+
+/// The current metric of a current channel's phase (A, B, C).
+fn current_metric(channel: u8) -> Metric {
+    match channel {
+        0x06 | 0x86 => Metric::ElectricCurrentL2,
+        0x08 | 0x88 => Metric::ElectricCurrentL3,
+        _ => Metric::ElectricCurrent,
+    }
+}
 
 pub(crate) fn decode(f_port: u8, bytes: &[u8], out: &mut Readings) -> Result<(), DecodeError> {
     milesight::walk(f_port, bytes, out, field)
@@ -36,9 +46,7 @@ fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings) -> Result<
         // Current per phase (A, B, C) in 0.1 A.
         (0x04 | 0x06 | 0x08, 0x99) => {
             let current = c.u16_le()?;
-            if phase_a && current != NO_READING {
-                out.push(Metric::ElectricCurrent, f64::from(current) / 10.0);
-            }
+            push_current(out, current_metric(channel), current);
         }
         // Current alarm per phase (A, B, C): max, min, last in 0.1 A, then alarm flags
         // (threshold / over-range alarms and their release: events, not measurements).
@@ -48,16 +56,10 @@ fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings) -> Result<
             let current = c.u16_le()?;
             c.u8()?;
             if phase_a {
-                for (metric, raw) in [
-                    (Metric::ElectricCurrentMax, max),
-                    (Metric::ElectricCurrentMin, min),
-                    (Metric::ElectricCurrent, current),
-                ] {
-                    if raw != NO_READING {
-                        out.push(metric, f64::from(raw) / 10.0);
-                    }
-                }
+                push_current(out, Metric::ElectricCurrentMax, max);
+                push_current(out, Metric::ElectricCurrentMin, min);
             }
+            push_current(out, current_metric(channel), current);
         }
         // Temperature in 0.1 C; 0x89 adds an alarm byte.
         (0x09 | 0x89, 0x67) => {
@@ -74,6 +76,13 @@ fn field(channel: u8, ty: u8, c: &mut Cursor<'_>, out: &mut Readings) -> Result<
     Ok(true)
 }
 
+/// Pushes a current field in 0.1 A unless it says the clamp read nothing valid.
+fn push_current(out: &mut Readings, metric: Metric, raw: u16) {
+    if raw != NO_READING {
+        out.push(metric, f64::from(raw) / 10.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,15 +94,22 @@ mod tests {
     }
 
     #[test]
-    fn periodic_report_keeps_phase_a() {
-        // Phase A total 6.27 A.h and 300 A, phase B 100 A.h and 300 A, temperature 30.8 C.
+    fn periodic_report_gives_each_phase_current() {
+        // Phase A total 6.27 A.h and 300 A, phase B 100 A.h and 200 A, phase C 12.5 A,
+        // temperature 30.8 C.
         let frame = [
-            0x03, 0x97, 0x73, 0x02, 0, 0, 0x04, 0x99, 0xb8, 0x0b, 0x05, 0x97, 0x10, 0x27, 0, 0, 0x06, 0x99, 0xb8, 0x0b,
-            0x09, 0x67, 0x34, 0x01,
+            0x03, 0x97, 0x73, 0x02, 0, 0, 0x04, 0x99, 0xb8, 0x0b, 0x05, 0x97, 0x10, 0x27, 0, 0, 0x06, 0x99, 0xd0, 0x07,
+            0x08, 0x99, 0x7d, 0x00, 0x09, 0x67, 0x34, 0x01,
         ];
         assert_eq!(
             decoded(&frame).unwrap(),
-            vec![(Metric::ElectricCharge, 6.27), (Metric::ElectricCurrent, 300.0), (Metric::DeviceTemperature, 30.8)]
+            vec![
+                (Metric::ElectricCharge, 6.27),
+                (Metric::ElectricCurrent, 300.0),
+                (Metric::ElectricCurrentL2, 200.0),
+                (Metric::ElectricCurrentL3, 12.5),
+                (Metric::DeviceTemperature, 30.8),
+            ]
         );
     }
 
@@ -105,9 +121,12 @@ mod tests {
     }
 
     #[test]
-    fn invalid_values_and_other_phases_give_no_reading() {
+    fn invalid_values_give_no_reading_and_other_phases_only_their_current() {
         assert_eq!(decoded(&[0x04, 0x99, 0xff, 0xff, 0x09, 0x67, 0xfd, 0xff]).unwrap(), vec![]);
-        assert_eq!(decoded(&[0x86, 0x99, 1, 0, 2, 0, 3, 0, 0x05]).unwrap(), vec![]);
+        assert_eq!(decoded(&[0x06, 0x99, 0xff, 0xff]).unwrap(), vec![]);
+        // Phase B alarm: max 0.1 A, min 0.2 A, current 0.3 A; phase C alarm, current invalid.
+        assert_eq!(decoded(&[0x86, 0x99, 1, 0, 2, 0, 3, 0, 0x05]).unwrap(), vec![(Metric::ElectricCurrentL2, 0.3)]);
+        assert_eq!(decoded(&[0x88, 0x99, 1, 0, 2, 0, 0xff, 0xff, 0x05]).unwrap(), vec![]);
         assert_eq!(decoded(&[0x09, 0x67, 0x9c, 0xff]).unwrap(), vec![(Metric::DeviceTemperature, -10.0)]);
     }
 

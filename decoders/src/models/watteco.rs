@@ -257,6 +257,36 @@ const MAX_DELTA_BITS: usize = 14;
 
 /// The three Huffman tables of batch reports: entry `i` is `(code length, code)` of the
 /// symbol `i`, the number of bits of the delta that follows (15: a raw value follows).
+/// The longest Huffman code, in bits.
+const CODE_BITS: usize = 11;
+
+/// [`HUFFMAN`] as lookup tables, built at compile time: the next 11 bits (the first one
+/// read most significant) index `(code length, symbol)`; length 0: no code starts so.
+static HUFFMAN_LOOKUP: [[(u8, u8); 1 << CODE_BITS]; 3] = huffman_lookup();
+
+const fn huffman_lookup() -> [[(u8, u8); 1 << CODE_BITS]; 3] {
+    let mut out = [[(0u8, 0u8); 1 << CODE_BITS]; 3];
+    let mut t = 0;
+    while t < HUFFMAN.len() {
+        let mut s = 0;
+        while s < HUFFMAN[t].len() {
+            let (len, code) = HUFFMAN[t][s];
+            let shift = CODE_BITS as u32 - len;
+            let mut i = (code << shift) as usize;
+            let end = ((code + 1) << shift) as usize;
+            while i < end {
+                if out[t][i].0 == 0 {
+                    out[t][i] = (len as u8, s as u8);
+                }
+                i += 1;
+            }
+            s += 1;
+        }
+        t += 1;
+    }
+    out
+}
+
 const HUFFMAN: [[(u32, u32); 16]; 3] = [
     [
         (2, 0x000),
@@ -346,35 +376,55 @@ impl<'a> Bits<'a> {
         let mut chunk = if n % 8 == 0 { 8 } else { n % 8 };
         while remaining > 0 {
             let shift = remaining - chunk;
-            for k in 0..chunk {
-                if self.bit()? {
-                    value |= 1 << (shift + k);
-                }
-            }
+            value |= u32::from(self.low_bits(chunk)?) << shift;
             remaining = shift;
             chunk = 8;
         }
         Ok(value)
     }
 
-    /// The next Huffman symbol of `table` (codes are read most significant bit first).
+    /// The next `n` bits (1 <= n <= 8), the first read as the lowest.
+    fn low_bits(&mut self, n: u32) -> Result<u8, DecodeError> {
+        let end = self.pos + n as usize;
+        if end > self.bytes.len() * 8 {
+            let offset = self.bytes.len();
+            return Err(DecodeError::TooShort { offset, needed: 1, len: self.bytes.len() });
+        }
+        let byte = self.pos / 8;
+        let lo = self.bytes.get(byte).copied().unwrap_or(0);
+        let hi = self.bytes.get(byte + 1).copied().unwrap_or(0);
+        let window = (u16::from(hi) << 8 | u16::from(lo)) >> (self.pos % 8);
+        self.pos = end;
+        Ok((window & ((1u16 << n) - 1)) as u8)
+    }
+
+    /// The next Huffman symbol of `table` (codes are read most significant bit first):
+    /// the next 11 bits index the table's lookup, which gives the code's length.
     fn symbol(&mut self, table: u32) -> Result<usize, DecodeError> {
-        let codes = usize::try_from(table).ok().and_then(|t| HUFFMAN.get(t)).ok_or(DecodeError::BadValue {
+        let lookup = usize::try_from(table).ok().and_then(|t| HUFFMAN_LOOKUP.get(t)).ok_or(DecodeError::BadValue {
             field: "batch coding table",
             reason: format!("table {table} does not exist"),
         })?;
         let start = self.pos;
-        let mut code = 0u32;
-        for len in 1..=11 {
-            code = (code << 1) | u32::from(self.bit()?);
-            if len < 2 {
-                continue;
+        let mut window = 0usize;
+        let mut available = 0;
+        for k in 0..CODE_BITS {
+            let Some(byte) = self.bytes.get((start + k) / 8) else { break };
+            window |= usize::from((byte >> ((start + k) % 8)) & 1) << (CODE_BITS - 1 - k);
+            available += 1;
+        }
+        let too_short = DecodeError::TooShort { offset: (start + available) / 8, needed: 1, len: self.bytes.len() };
+        match lookup.get(window).copied().unwrap_or((0, 0)) {
+            (0, _) if available < CODE_BITS => Err(too_short),
+            (0, _) => {
+                Err(DecodeError::BadValue { field: "batch code", reason: format!("no Huffman code at bit {start}") })
             }
-            if let Some(symbol) = codes.iter().position(|&(l, c)| l == len && c == code) {
-                return Ok(symbol);
+            (len, _) if usize::from(len) > available => Err(too_short),
+            (len, symbol) => {
+                self.pos += usize::from(len);
+                Ok(usize::from(symbol))
             }
         }
-        Err(DecodeError::BadValue { field: "batch code", reason: format!("no Huffman code at bit {start}") })
     }
 
     /// A timestamp (seconds) coded against `base`: a symbol of table 1, then the delta bits.

@@ -2,10 +2,12 @@
 //! reports only (it sends no batch reports).
 //!
 //! Energy and power come per endpoint: 0, 1, 2 for phases A, B, C and 3 for the three
-//! phases together. The reading contract has no phase, so only the three-phase totals are
-//! kept; per-phase energies, powers, voltages and currents (clusters 0x800A on endpoints
-//! 0-2, 0x800B, 0x800D, 0x8010) are not merged into the same metrics.
+//! phases together; only the three-phase totals are kept (the catalogue has no per-phase
+//! energy or power). Voltage and current come per phase (cluster 0x800B on endpoints 0-2,
+//! or 0x800D for all three): phase A is `electric.voltage`/`electric.current`, phases B
+//! and C the `_l2`/`_l3` metrics. The per-phase summary cluster 0x8010 is not read.
 
+use crate::cursor::Cursor;
 use crate::metric::Metric;
 use crate::models::watteco::{self, Attribute, Product};
 use crate::{DecodeError, Readings};
@@ -16,14 +18,50 @@ use crate::{DecodeError, Readings};
 const CLUSTER_ENERGY_POWER: u16 = 0x800A;
 const ENDPOINT_ALL_PHASES: u8 = 3;
 
+/// Voltage and current of the endpoint's phase: Vrms (0.1 V), Irms (0.1 A), phase angle
+/// (degrees), signed 16-bit each.
+const CLUSTER_VOLTAGE_CURRENT: u16 = 0x800B;
+/// The same for phases A, B, C in one value.
+const CLUSTER_VOLTAGE_CURRENT_MULTI: u16 = 0x800D;
+
+/// Voltage and current metrics of phases A, B, C.
+const PHASES: [(Metric, Metric); 3] = [
+    (Metric::ElectricVoltage, Metric::ElectricCurrent),
+    (Metric::ElectricVoltageL2, Metric::ElectricCurrentL2),
+    (Metric::ElectricVoltageL3, Metric::ElectricCurrentL3),
+];
+
 static TRIPHASO: Product = Product { standard, batch: None };
 
 fn standard(a: &Attribute<'_>, out: &mut Readings) -> Result<(), DecodeError> {
     match (a.cluster, a.attribute) {
         (CLUSTER_ENERGY_POWER, 0x0000) if a.endpoint == ENDPOINT_ALL_PHASES => energy_power(a, out),
         (CLUSTER_ENERGY_POWER, _) => Ok(()),
+        (CLUSTER_VOLTAGE_CURRENT, 0x0000) => match PHASES.get(usize::from(a.endpoint)) {
+            Some(&phase) => voltage_current(&mut a.octets()?, phase, out),
+            // Not a phase endpoint: nothing this product sends.
+            None => Ok(()),
+        },
+        (CLUSTER_VOLTAGE_CURRENT_MULTI, 0x0000) => {
+            let mut c = a.octets()?;
+            PHASES.into_iter().try_for_each(|phase| voltage_current(&mut c, phase, out))
+        }
         _ => watteco::binary_input(a, out),
     }
+}
+
+/// Reads one phase's Vrms, Irms and phase angle; the angle has no canonical metric.
+fn voltage_current(
+    c: &mut Cursor<'_>,
+    (voltage, current): (Metric, Metric),
+    out: &mut Readings,
+) -> Result<(), DecodeError> {
+    let vrms = c.i16_be()?;
+    let irms = c.i16_be()?;
+    let _angle = c.i16_be()?;
+    out.push(voltage, f64::from(vrms) / 10.0);
+    out.push(current, f64::from(irms) / 10.0);
+    Ok(())
 }
 
 fn energy_power(a: &Attribute<'_>, out: &mut Readings) -> Result<(), DecodeError> {
@@ -78,6 +116,50 @@ mod tests {
         let mut phase_a = Readings::default();
         decode(125, &frame(0x11, [10, 20, 30, 40, 0, 500, 7, 0]), &mut phase_a).unwrap();
         assert!(phase_a.0.is_empty());
+    }
+
+    fn decoded(hex: &str) -> Result<Vec<(Metric, f64)>, DecodeError> {
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).filter_map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect();
+        let mut out = Readings::default();
+        decode(125, &bytes, &mut out)?;
+        Ok(out.0.iter().map(|r| (r.metric, r.value)).collect())
+    }
+
+    #[test]
+    fn voltage_and_current_per_phase() {
+        // Cluster 0x800B on endpoint 1 (phase B): 241.9 V, 26.9 A, 354 degrees.
+        assert_eq!(
+            decoded("310a800b000041060973010d0162").unwrap(),
+            vec![(Metric::ElectricVoltageL2, 241.9), (Metric::ElectricCurrentL2, 26.9)]
+        );
+        // Alarm report on endpoint 0 (phase A): the alarm causes after the value are not read.
+        assert_eq!(
+            decoded("118A800B00004106097801150162A0500003E8000001D1010032000001").unwrap(),
+            vec![(Metric::ElectricVoltage, 242.4), (Metric::ElectricCurrent, 27.7)]
+        );
+        // Cluster 0x800D: the three phases.
+        assert_eq!(
+            decoded("110A800D0000411208A10052000308A20042004008A300320030").unwrap(),
+            vec![
+                (Metric::ElectricVoltage, 220.9),
+                (Metric::ElectricCurrent, 8.2),
+                (Metric::ElectricVoltageL2, 221.0),
+                (Metric::ElectricCurrentL2, 6.6),
+                (Metric::ElectricVoltageL3, 221.1),
+                (Metric::ElectricCurrentL3, 5.0),
+            ]
+        );
+        // Endpoint 3 (the three phases together) has no voltage or current of its own.
+        assert_eq!(decoded("710a800b000041060973010d0162").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn truncated_voltage_current_values_are_errors() {
+        // Octet string of 4 bytes: the angle is cut off.
+        assert_eq!(decoded("110a800b000041040973010d"), Err(DecodeError::TooShort { offset: 12, needed: 2, len: 12 }));
+        // Three-phase value announced as 18 bytes, 6 present.
+        assert!(matches!(decoded("110A800D0000411208A100520003"), Err(DecodeError::TooShort { .. })));
     }
 
     #[test]
