@@ -121,6 +121,7 @@ catalogue! {
     WaterLeak => "water.leak", "1", Gauge, "Water leak sensor reading (0 = dry)";
     ParkingOccupied => "parking.occupied", "1", State, "Parking space occupied (1) or free (0)";
     ParkingVehicleCount => "parking.vehicle_count", "1", Counter, "Vehicles counted";
+    RadioMargin => "radio.margin", "dB", Gauge, "Link margin the device reports (LoRaWAN DevStatusAns): SNR of its last received status request above the demodulation floor";
     DeviceTemperature => "device.temperature", "Cel", Gauge, "Temperature inside the device";
     BatteryVoltage => "battery.voltage", "V", Gauge, "Battery voltage";
     BatteryLevel => "battery.level", "%", Gauge, "Battery level";

@@ -401,7 +401,7 @@ impl<'a> Bits<'a> {
     /// The next Huffman symbol of `table` (codes are read most significant bit first):
     /// the next 11 bits index the table's lookup, which gives the code's length.
     fn symbol(&mut self, table: u32) -> Result<usize, DecodeError> {
-        let lookup = usize::try_from(table).ok().and_then(|t| HUFFMAN_LOOKUP.get(t)).ok_or(DecodeError::BadValue {
+        let lookup = usize::try_from(table).ok().and_then(|t| HUFFMAN_LOOKUP.get(t)).ok_or_else(|| DecodeError::BadValue {
             field: "batch coding table",
             reason: format!("table {table} does not exist"),
         })?;
@@ -443,7 +443,7 @@ impl<'a> Bits<'a> {
         // Delta of `symbol` bits, offset by 2^symbol - 1 (shorter deltas have shorter codes).
         let bits = symbol as u32;
         let delta = u64::from(self.uint(bits)?) + (1u64 << bits) - 1;
-        base.checked_add(delta).ok_or(DecodeError::BadValue { field: "batch timestamp", reason: "overflows".into() })
+        base.checked_add(delta).ok_or_else(|| DecodeError::BadValue { field: "batch timestamp", reason: "overflows".into() })
     }
 }
 
@@ -459,7 +459,7 @@ impl SeriesState {
         self.samples
             .last()
             .copied()
-            .ok_or(DecodeError::BadValue { field: "batch series", reason: "no first sample".into() })
+            .ok_or_else(|| DecodeError::BadValue { field: "batch series", reason: "no first sample".into() })
     }
 }
 
@@ -541,7 +541,7 @@ fn decode_batch(batch: &Batch, bytes: &[u8], out: &mut Readings) -> Result<(), D
             continue;
         };
         for &(t, raw) in &st.samples {
-            let age = frame_time.checked_sub(t).ok_or(DecodeError::BadValue {
+            let age = frame_time.checked_sub(t).ok_or_else(|| DecodeError::BadValue {
                 field: "batch timestamp",
                 reason: format!("sample at {t} s is after the frame's time {frame_time} s"),
             })?;
@@ -578,7 +578,7 @@ fn series_at<'s>(
     let st = state.get_mut(i).and_then(Option::as_mut);
     series
         .zip(st)
-        .ok_or(DecodeError::BadValue { field: "batch series", reason: "samples for a series not declared".into() })
+        .ok_or_else(|| DecodeError::BadValue { field: "batch series", reason: "samples for a series not declared".into() })
 }
 
 /// Separate timestamps: for each series, a sample count, then per sample a timestamp
