@@ -401,9 +401,8 @@ impl<'a> Bits<'a> {
     /// The next Huffman symbol of `table` (codes are read most significant bit first):
     /// the next 11 bits index the table's lookup, which gives the code's length.
     fn symbol(&mut self, table: u32) -> Result<usize, DecodeError> {
-        let lookup = usize::try_from(table).ok().and_then(|t| HUFFMAN_LOOKUP.get(t)).ok_or_else(|| DecodeError::BadValue {
-            field: "batch coding table",
-            reason: format!("table {table} does not exist"),
+        let lookup = usize::try_from(table).ok().and_then(|t| HUFFMAN_LOOKUP.get(t)).ok_or_else(|| {
+            DecodeError::BadValue { field: "batch coding table", reason: format!("table {table} does not exist") }
         })?;
         let start = self.pos;
         let mut window = 0usize;
@@ -443,7 +442,8 @@ impl<'a> Bits<'a> {
         // Delta of `symbol` bits, offset by 2^symbol - 1 (shorter deltas have shorter codes).
         let bits = symbol as u32;
         let delta = u64::from(self.uint(bits)?) + (1u64 << bits) - 1;
-        base.checked_add(delta).ok_or_else(|| DecodeError::BadValue { field: "batch timestamp", reason: "overflows".into() })
+        base.checked_add(delta)
+            .ok_or_else(|| DecodeError::BadValue { field: "batch timestamp", reason: "overflows".into() })
     }
 }
 
@@ -576,9 +576,10 @@ fn series_at<'s>(
 ) -> Result<(&'s Series, &'s mut SeriesState), DecodeError> {
     let series = batch.series.get(i);
     let st = state.get_mut(i).and_then(Option::as_mut);
-    series
-        .zip(st)
-        .ok_or_else(|| DecodeError::BadValue { field: "batch series", reason: "samples for a series not declared".into() })
+    series.zip(st).ok_or_else(|| DecodeError::BadValue {
+        field: "batch series",
+        reason: "samples for a series not declared".into(),
+    })
 }
 
 /// Separate timestamps: for each series, a sample count, then per sample a timestamp
