@@ -11,9 +11,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::api::webhooks::Webhooks;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::mqtt::Consumer;
+use crate::ingest::Inbound;
 use crate::pipeline::Pipeline;
 use crate::{store, telemetry};
 
@@ -30,6 +32,7 @@ pub struct Ingest {
     abort: CancellationToken,
     consumer: JoinHandle<()>,
     pipeline: Pipeline,
+    inbound: mpsc::WeakSender<Inbound>,
 }
 
 impl Ingest {
@@ -38,12 +41,20 @@ impl Ingest {
         // The recorder must exist before the first event is counted.
         telemetry::metrics();
         let (tx, rx) = mpsc::channel(cfg.pipeline.channel_capacity);
+        let inbound = tx.downgrade();
         let abort = CancellationToken::new();
-        let pipeline = Pipeline::start(&cfg.pipeline, &cfg.codecs, pool, rx, abort.clone()).await?;
+        let sealer = crate::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?;
+        let pipeline = Pipeline::start(&cfg.pipeline, &cfg.codecs, sealer, pool, rx, abort.clone()).await?;
         let consumer = Consumer::new(&cfg.mqtt)?;
         let stop = CancellationToken::new();
         let consumer = tokio::spawn(consumer.run(tx, stop.clone(), pipeline.drained.clone()));
-        Ok(Self { stop, abort, consumer, pipeline })
+        Ok(Self { stop, abort, consumer, pipeline, inbound })
+    }
+
+    /// The pipeline's inbound channel, for the webhooks. Weak: once the MQTT consumer
+    /// stops, the channel closes and the pipeline drains whatever the HTTP side holds.
+    pub fn inbound(&self) -> mpsc::WeakSender<Inbound> {
+        self.inbound.clone()
     }
 
     /// Graceful stop: no new messages, the last batch committed and acked.
@@ -70,10 +81,16 @@ pub struct Http {
 }
 
 impl Http {
+    /// The API with the webhook routes disabled.
     pub async fn start(addr: SocketAddr, pool: PgPool) -> anyhow::Result<Self> {
+        Self::start_with(addr, pool, Webhooks::default()).await
+    }
+
+    /// The API with `webhooks` (see [`Webhooks::new`]).
+    pub async fn start_with(addr: SocketAddr, pool: PgPool, webhooks: Webhooks) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen on {addr}"))?;
         let addr = listener.local_addr()?;
-        let state = AppState { pool, metrics: telemetry::metrics().clone() };
+        let state = AppState { pool, metrics: telemetry::metrics().clone(), webhooks };
         let stop = CancellationToken::new();
         let s = stop.clone();
         let task = tokio::spawn(api::serve(listener, api::router(state), async move { s.cancelled().await }));
@@ -91,7 +108,8 @@ impl Http {
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let pool = database(&cfg).await?;
     let ingest = Ingest::start(&cfg, pool.clone()).await?;
-    let http = Http::start(cfg.http.addr, pool.clone()).await?;
+    let webhooks = Webhooks::new(&cfg.webhooks, Some(ingest.inbound()));
+    let http = Http::start_with(cfg.http.addr, pool.clone(), webhooks).await?;
     shutdown_signal().await;
     info!("Shutting down.");
     ingest.shutdown().await;

@@ -117,7 +117,7 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     let root = format!("bench-{run_id}-e2e");
     let msgs = gen(&root, &mut fleet);
     cfg.mqtt.client_id = format!("roc42-bench-{run_id}-e2e");
-    cfg.mqtt.topic = format!("{root}/application/+/device/+/event/up");
+    cfg.mqtt.topics = vec![format!("{root}/application/+/device/+/event/up")];
     cfg.mqtt.session_expiry_s = 600;
     queue(&cfg, &cfg.mqtt.client_id.clone(), &root, &msgs).await?;
     drop(msgs);
@@ -199,8 +199,7 @@ fn generate(fleet: &mut [simulate::SimDevice], root: &str, n: usize) -> Vec<Mess
 }
 
 fn session_options(cfg: &Config, client_id: &str) -> anyhow::Result<MqttOptions> {
-    let (host, port) = cfg.mqtt.host_port()?;
-    let mut o = MqttOptions::new(client_id, host, port);
+    let mut o = crate::ingest::mqtt::options(&cfg.mqtt, client_id)?;
     o.set_clean_start(false)
         .set_session_expiry_interval(Some(600))
         .set_receive_maximum(Some(cfg.mqtt.receive_maximum))
@@ -227,7 +226,7 @@ async fn queue(cfg: &Config, client_id: &str, root: &str, msgs: &[Message]) -> a
             break;
         }
     }
-    let publisher = Publisher::connect(&cfg.mqtt.url, &format!("{client_id}-pub"), 4096).await?;
+    let publisher = Publisher::connect_with(&cfg.mqtt, &format!("{client_id}-pub"), 4096).await?;
     for m in msgs {
         publisher.publish(m.topic.clone(), m.payload.clone()).await?;
     }
@@ -267,12 +266,16 @@ async fn drain_noop(cfg: &Config, client_id: &str, root: &str, n: usize) -> anyh
 /// pipeline would), and the reading count.
 async fn copy_rows(pool: &PgPool, msgs: &[Message]) -> anyhow::Result<(String, String, usize)> {
     let devices = store::device::list_refs(pool).await?;
-    let by_eui: std::collections::HashMap<_, DeviceRef> = devices.into_iter().collect();
+    let by_eui: std::collections::HashMap<_, DeviceRef> =
+        devices.into_iter().map(|(eui, d)| (eui, DeviceRef::from_stored(eui, d, None))).collect();
     let (mut up, mut rd) = (String::new(), String::new());
     let mut readings = 0;
     let now = Utc::now();
     for m in msgs {
-        let u = crate::ingest::parse(&m.topic, &m.payload).context("bench message")?;
+        let crate::ingest::Parsed::Uplink(u) = crate::ingest::parse(&m.topic, &m.payload).context("bench message")?
+        else {
+            anyhow::bail!("bench messages are uplinks");
+        };
         let device = by_eui.get(&u.dev_eui).cloned();
         let model = device.as_ref().and_then(|d| roc42_decoders::model::get(&d.model));
         let d = match process::decode(u, device, model, now) {

@@ -63,7 +63,7 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let sim_opts = SimOptions {
-        mqtt_url,
+        mqtt: cfg.mqtt.clone(),
         rate: opts.rate,
         count: None,
         backfill: Some(opts.backfill),

@@ -4,7 +4,8 @@
 //! Layout (in data-flow order):
 //! - [`config`]: the configuration tree (file + environment);
 //! - [`telemetry`]: logs and Prometheus metrics;
-//! - [`lorawan`]: LoRaWAN identifiers (`DevEui`);
+//! - [`lorawan`]: LoRaWAN identifiers (`DevEui`, `AppSKey`) and FRMPayload crypto;
+//! - [`custody`]: AppSKeys sealed at rest under the configured master key;
 //! - [`ingest`]: the MQTT consumer and one adapter per network-server format -> `Uplink`;
 //! - [`pipeline`]: decode stage and batch writer, joined by bounded channels;
 //! - [`store`]: PostgreSQL/TimescaleDB access and migrations;
@@ -20,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod custody;
 pub mod demo;
 pub mod ingest;
 pub mod lorawan;

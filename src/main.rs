@@ -135,6 +135,10 @@ enum DevicesCommand {
         /// INSEE code of the commune.
         #[arg(long)]
         commune: Option<String>,
+        /// The device's AppSKey (32 hex digits), when its network server forwards frames
+        /// still encrypted; stored sealed under the master key (ROC42_MASTER_KEY).
+        #[arg(long)]
+        app_s_key: Option<roc42::lorawan::AppSKey>,
     },
     /// List registered devices.
     List,
@@ -184,7 +188,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
                 pool.close().await;
             }
             let opts = simulate::SimOptions {
-                mqtt_url: cfg.mqtt.url.clone(),
+                mqtt: cfg.mqtt.clone(),
                 rate,
                 count,
                 backfill: (backfill_hours > 0).then(|| Duration::from_secs(backfill_hours * 3600)),
@@ -213,7 +217,13 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             demo::run(cfg, opts).await
         }
         Command::Bench(opts) => bench::run(cfg, opts).await,
-        Command::Devices(DevicesCommand::Add { dev_eui, name, model, commune }) => {
+        Command::Devices(DevicesCommand::Add { dev_eui, name, model, commune, app_s_key }) => {
+            let sealer = roc42::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?;
+            let sealed = match (&app_s_key, &sealer) {
+                (Some(k), Some(s)) => Some(s.seal(k, dev_eui)),
+                (Some(_), None) => return Err(roc42::custody::CustodyError::NoMasterKey.into()),
+                (None, _) => None,
+            };
             let pool = app::database(&cfg).await?;
             if models::find(&pool, &model).await?.is_none() {
                 anyhow::bail!("unknown model {model:?}; `roc42 models` lists them");
@@ -221,6 +231,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             let d = store::device::upsert(&pool, &store::device::NewDevice { dev_eui, name, model, commune })
                 .await
                 .context("register device")?;
+            if let Some(sealed) = &sealed {
+                store::device::set_app_s_key(&pool, dev_eui, Some(sealed)).await.context("store the AppSKey")?;
+            }
             println!("{}", serde_json::to_string(&d)?);
             Ok(())
         }

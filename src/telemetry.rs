@@ -43,6 +43,8 @@ pub mod names {
     pub const UPLINKS: &str = "roc42_uplinks_total";
     /// Messages that could not be parsed, kept in `ingest_rejected`.
     pub const REJECTED: &str = "roc42_ingest_rejected_total";
+    /// Network-server events other than uplinks, by `kind` (join, status, log, ...).
+    pub const EVENTS: &str = "roc42_lns_events_total";
     /// Readings committed.
     pub const READINGS: &str = "roc42_readings_committed_total";
     /// Uplinks committed (new rows; redeliveries are not counted).

@@ -167,7 +167,9 @@ async fn receive_until(cfg: &roc42::config::Config, last: &str) -> Vec<String> {
         loop {
             match el.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    client.subscribe(cfg.mqtt.subscription(), QoS::AtLeastOnce).await.unwrap();
+                    for filter in cfg.mqtt.subscriptions() {
+                        client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+                    }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let t = String::from_utf8_lossy(&p.topic).into_owned();

@@ -5,9 +5,13 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adapters;
 mod api;
+mod appskey;
+mod chirpstack;
 mod codecs;
 mod demo;
 mod ingest;
 mod restart;
 mod support;
+mod tls;

@@ -35,7 +35,7 @@ impl Serve {
         std::fs::write(
             &config,
             format!(
-                "[mqtt]\ntopic = \"{topic_root}/application/+/device/+/event/up\"\nsession_expiry_s = 600\n\
+                "[mqtt]\ntopics = [\"{topic_root}/application/+/device/+/event/+\"]\nsession_expiry_s = 600\n\
                  receive_maximum = 2000\n[pipeline]\nbatch_max_wait_ms = {batch_max_wait_ms}\nbatch_max_uplinks = 100000\n\
                  channel_capacity = 4000\n"
             ),

@@ -154,6 +154,8 @@ ensure_mosquitto() {
 main() {
     need_root
     apt_install postgresql-${PG_MAJOR} postgresql-client-${PG_MAJOR}
+    # protoc: the build compiles ChirpStack's protobuf definitions (chirpstack_api).
+    apt_install protobuf-compiler libprotobuf-dev
     timescaledb_installed || build_timescaledb
     pg_start
     if ensure_preload; then pg_restart; fi

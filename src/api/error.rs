@@ -13,6 +13,17 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// No credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Credentials, but wrong.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    TooLarge(String),
+    /// Ingest cannot take the message now (not running, or not committed in time).
+    #[error("{0}")]
+    IngestUnavailable(String),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -27,7 +38,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code: `not_found`, `bad_request`, `unavailable`, `internal`.
+    /// Stable machine-readable code: `not_found`, `bad_request`, `unauthorized`,
+    /// `forbidden`, `too_large`, `unavailable`, `internal`.
     pub code: &'static str,
     /// A message for people.
     pub message: String,
@@ -48,6 +60,10 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::IngestUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Unavailable(e) => {
                 tracing::warn!(error = %e, "API request failed: database unavailable.");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

@@ -5,8 +5,9 @@ pub mod devices;
 pub mod error;
 pub mod ingest;
 pub mod meta;
+pub mod webhooks;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -18,6 +19,8 @@ use utoipa::OpenApi;
 pub struct AppState {
     pub pool: PgPool,
     pub metrics: PrometheusHandle,
+    /// The webhook routes' secrets and the pipeline they feed (default: disabled).
+    pub webhooks: webhooks::Webhooks,
 }
 
 /// Every route of the API.
@@ -33,6 +36,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices/{dev_eui}", get(devices::get))
         .route("/api/v1/devices/{dev_eui}/readings", get(devices::readings))
         .route("/api/v1/ingest/rejected", get(ingest::rejected))
+        .route("/api/v1/ingest/events", get(ingest::events))
+        .route(crate::ingest::tts::WEBHOOK_ROUTE, post(webhooks::tts))
+        .route(crate::ingest::thingpark::WEBHOOK_ROUTE, post(webhooks::thingpark))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -50,8 +56,11 @@ pub fn router(state: AppState) -> Router {
         devices::get,
         devices::readings,
         ingest::rejected,
+        ingest::events,
+        webhooks::tts,
+        webhooks::thingpark,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail))
+    components(schemas(error::ErrorBody, error::ErrorDetail, webhooks::WebhookReply))
 )]
 pub struct ApiDoc;
 

@@ -1,5 +1,12 @@
-//! ChirpStack v4 adapter: `up` events of the MQTT integration in JSON
-//! (`application/{application_id}/device/{dev_eui}/event/up`, protobuf-JSON, camelCase).
+//! ChirpStack v4 adapter: the events of the MQTT integration
+//! (`application/{application_id}/device/{dev_eui}/event/{event}`), in either of its
+//! marshalings: JSON (`json = true`, protobuf-JSON, camelCase; the default) or protobuf
+//! (`json = false`). The marshaling is told from the payload itself: JSON starts with `{`,
+//! which no protobuf event can (it would be field 15 as a group).
+//!
+//! `up` becomes an [`Uplink`]; `join`, `status` (battery level and link margin become
+//! device-status readings), `log` (codec and MIC errors, for operators), `ack`, `txack`
+//! and `location` become [`LnsEvent`]s.
 //!
 //! Quirks handled: fields at their default value may be absent (`fCnt` 0 from other
 //! serializers than 4.20's), numbers may come as strings (64-bit protobuf-JSON), `data`
@@ -10,12 +17,201 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 
-use super::{GeoPoint, ParseError, RxGateway, TxParams, Uplink};
+use chirpstack_api::integration as pb;
+use chirpstack_api::prost::Message;
+use roc42_decoders::Metric;
+
+use super::{GeoPoint, LnsEvent, ParseError, Parsed, RxGateway, TxParams, Uplink};
 use crate::lorawan::DevEui;
 
-/// Whether `topic` is a ChirpStack v4 `up` event topic (`.../event/up`).
-pub fn is_uplink_topic(topic: &str) -> bool {
-    topic.ends_with("/event/up")
+/// The event kinds of the integration, as they end the topic.
+const KINDS: [&str; 7] = ["up", "join", "status", "log", "ack", "txack", "location"];
+
+/// The event kind of a ChirpStack v4 event topic (`.../device/{dev_eui}/event/{kind}`).
+pub fn event_kind(topic: &str) -> Option<&'static str> {
+    let (rest, kind) = topic.rsplit_once('/')?;
+    let (rest, event) = rest.rsplit_once('/')?;
+    if event != "event" || rest.rsplit('/').nth(1) != Some("device") {
+        return None;
+    }
+    KINDS.iter().copied().find(|k| *k == kind).or(Some("unknown"))
+}
+
+/// Parses one event of `kind` (from [`event_kind`]), JSON or protobuf.
+pub fn parse(kind: &'static str, payload: &[u8]) -> Result<Parsed, ParseError> {
+    let json = payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    match (kind, json) {
+        ("up", true) => parse_uplink(payload).map(Parsed::Uplink),
+        ("up", false) => uplink_from_proto(decode_proto(payload)?).map(Parsed::Uplink),
+        ("unknown", _) => Err(ParseError::EventKind("unknown".into())),
+        (kind, json) => event(kind, payload, json).map(Parsed::Event),
+    }
+}
+
+fn decode_proto<M: Message + Default>(payload: &[u8]) -> Result<M, ParseError> {
+    M::decode(payload).map_err(|e| ParseError::Protobuf(e.to_string()))
+}
+
+/// Decodes a JSON or protobuf event into its `chirpstack_api` type, and its JSON form.
+fn typed<M>(payload: &[u8], json: bool) -> Result<(M, serde_json::Value), ParseError>
+where
+    M: Message + Default + serde::Serialize + for<'de> Deserialize<'de>,
+{
+    if json {
+        let body: serde_json::Value = serde_json::from_slice(payload).map_err(|e| ParseError::Json(e.to_string()))?;
+        let m = M::deserialize(&body).map_err(|e| ParseError::Json(e.to_string()))?;
+        Ok((m, body))
+    } else {
+        let m: M = decode_proto(payload)?;
+        let body = serde_json::to_value(&m).map_err(|e| ParseError::Protobuf(e.to_string()))?;
+        Ok((m, body))
+    }
+}
+
+/// The common part of every event.
+struct Head {
+    dedup_key: Option<String>,
+    time: Option<DateTime<Utc>>,
+    dev_eui: DevEui,
+}
+
+fn head(
+    dedup_id: Option<&str>,
+    time: Option<&chirpstack_api::pbjson_types::Timestamp>,
+    device: Option<&pb::DeviceInfo>,
+) -> Result<Head, ParseError> {
+    let device = device.ok_or_else(|| field("deviceInfo", "missing"))?;
+    let dev_eui: DevEui = device.dev_eui.parse().map_err(|e| field("deviceInfo.devEui", e))?;
+    let time = match time {
+        Some(t) => Some(timestamp(t).ok_or_else(|| field("time", "out of range"))?),
+        None => None,
+    };
+    Ok(Head { dedup_key: dedup_id.filter(|d| !d.is_empty()).map(str::to_owned), time, dev_eui })
+}
+
+fn timestamp(t: &chirpstack_api::pbjson_types::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+/// A non-`up` event.
+fn event(kind: &'static str, payload: &[u8], json: bool) -> Result<LnsEvent, ParseError> {
+    let mut level = None;
+    let mut code = None;
+    let mut description = None;
+    let mut readings = Vec::new();
+    let (h, body) = match kind {
+        "join" => {
+            let (e, body) = typed::<pb::JoinEvent>(payload, json)?;
+            (head(Some(&e.deduplication_id), e.time.as_ref(), e.device_info.as_ref())?, body)
+        }
+        "status" => {
+            let (e, body) = typed::<pb::StatusEvent>(payload, json)?;
+            // Margin: the demodulation margin the device reports (DevStatusAns), in dB.
+            readings.push((Metric::RadioMargin, f64::from(e.margin)));
+            if !e.battery_level_unavailable && !e.external_power_source {
+                readings.push((Metric::BatteryLevel, f64::from(e.battery_level)));
+            }
+            (head(Some(&e.deduplication_id), e.time.as_ref(), e.device_info.as_ref())?, body)
+        }
+        "log" => {
+            let (e, body) = typed::<pb::LogEvent>(payload, json)?;
+            level = Some(e.level().as_str_name().to_owned());
+            code = Some(e.code().as_str_name().to_owned());
+            description = Some(e.description.clone()).filter(|d| !d.is_empty());
+            let dedup = e.context.get("deduplication_id").map(String::as_str);
+            (head(dedup, e.time.as_ref(), e.device_info.as_ref())?, body)
+        }
+        "ack" => {
+            let (e, body) = typed::<pb::AckEvent>(payload, json)?;
+            description = Some(if e.acknowledged { "acknowledged" } else { "not acknowledged" }.to_owned());
+            (head(Some(&e.deduplication_id), e.time.as_ref(), e.device_info.as_ref())?, body)
+        }
+        "txack" => {
+            let (e, body) = typed::<pb::TxAckEvent>(payload, json)?;
+            description = Some(format!("downlink {} sent by gateway {}", e.queue_item_id, e.gateway_id));
+            let id = e.downlink_id.to_string();
+            let id = Some(id.as_str()).filter(|d| *d != "0");
+            (head(id, e.time.as_ref(), e.device_info.as_ref())?, body)
+        }
+        "location" => {
+            let (e, body) = typed::<pb::LocationEvent>(payload, json)?;
+            (head(Some(&e.deduplication_id), e.time.as_ref(), e.device_info.as_ref())?, body)
+        }
+        other => return Err(ParseError::EventKind(other.to_owned())),
+    };
+    let time = h.time.ok_or_else(|| field("time", "missing"))?;
+    let dedup_key = match h.dedup_key {
+        // Several kinds share the uplink's deduplication id (status, log): keep them apart.
+        Some(d) => format!("{kind}:{d}"),
+        None => {
+            let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            format!("{kind}:{}", fallback_dedup_key(h.dev_eui, None, &bytes, time))
+        }
+    };
+    Ok(LnsEvent {
+        lns: "chirpstack",
+        kind,
+        dedup_key,
+        time,
+        dev_eui: h.dev_eui,
+        level,
+        code,
+        description,
+        readings,
+        body,
+    })
+}
+
+/// An `up` event in protobuf.
+fn uplink_from_proto(ev: pb::UplinkEvent) -> Result<Uplink, ParseError> {
+    let h = head(Some(&ev.deduplication_id), ev.time.as_ref(), ev.device_info.as_ref())?;
+    let time = h.time.ok_or_else(|| field("time", "missing"))?;
+    let f_port = u8::try_from(ev.f_port).map_err(|_| field("fPort", "above 255"))?;
+    let f_cnt = Some(ev.f_cnt);
+    let dedup_key = h.dedup_key.unwrap_or_else(|| fallback_dedup_key(h.dev_eui, f_cnt, &ev.data, time));
+    let rx = ev
+        .rx_info
+        .iter()
+        .map(|r| RxGateway {
+            gateway_id: r.gateway_id.clone(),
+            rssi: Some(r.rssi),
+            snr: Some(f64::from(r.snr)),
+            channel: Some(r.channel),
+            location: r.location.as_ref().map(|l| GeoPoint {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                altitude: Some(l.altitude),
+            }),
+        })
+        .collect();
+    let lora = ev.tx_info.as_ref().and_then(|t| t.modulation.as_ref()).and_then(|m| match &m.parameters {
+        Some(chirpstack_api::gw::modulation::Parameters::Lora(l)) => Some(l),
+        _ => None,
+    });
+    let tx = ev.tx_info.as_ref().map(|t| TxParams {
+        frequency: Some(u64::from(t.frequency)),
+        spreading_factor: lora.map(|l| l.spreading_factor),
+        bandwidth: lora.map(|l| l.bandwidth),
+        dr: Some(ev.dr),
+    });
+    let lns_object = match &ev.object {
+        Some(o) => Some(serde_json::to_value(o).map_err(|e| ParseError::Protobuf(e.to_string()))?),
+        None => None,
+    };
+    Ok(Uplink {
+        lns: "chirpstack",
+        dedup_key,
+        time,
+        dev_eui: h.dev_eui,
+        dev_addr: Some(ev.dev_addr).filter(|a| !a.is_empty()),
+        f_cnt,
+        f_port,
+        payload: ev.data,
+        encrypted: ev.join_server_context.is_some(),
+        rx,
+        tx,
+        lns_object,
+    })
 }
 
 #[derive(Deserialize)]
@@ -241,6 +437,154 @@ mod tests {
         assert!(matches!(parse_uplink(bad_port.as_bytes()), Err(ParseError::Field { field: "fPort", .. })));
         let bad_b64 = r#"{"time":"2025-01-01T00:00:00Z","deviceInfo":{"devEui":"0101010101010101"},"data":"!!"}"#;
         assert!(matches!(parse_uplink(bad_b64.as_bytes()), Err(ParseError::Field { field: "data", .. })));
+    }
+
+    fn fixture(kind: &str) -> &'static str {
+        match kind {
+            "status" => include_str!("../../tests/fixtures/chirpstack_v4_status.json"),
+            "log" => include_str!("../../tests/fixtures/chirpstack_v4_log.json"),
+            "join" => include_str!("../../tests/fixtures/chirpstack_v4_join.json"),
+            "ack" => include_str!("../../tests/fixtures/chirpstack_v4_ack.json"),
+            "txack" => include_str!("../../tests/fixtures/chirpstack_v4_txack.json"),
+            "location" => include_str!("../../tests/fixtures/chirpstack_v4_location.json"),
+            _ => V4_20,
+        }
+    }
+
+    /// The same event in the protobuf marshaling, encoded with ChirpStack's own types.
+    fn protobuf<M: Message + for<'de> Deserialize<'de>>(json: &str) -> Vec<u8> {
+        serde_json::from_str::<M>(json).unwrap().encode_to_vec()
+    }
+
+    fn event_of(kind: &'static str, payload: &[u8]) -> LnsEvent {
+        match parse(kind, payload).unwrap() {
+            Parsed::Event(e) => e,
+            Parsed::Uplink(u) => panic!("{kind} gave an uplink {u:?}"),
+        }
+    }
+
+    #[test]
+    fn topics_name_the_event_kind() {
+        assert_eq!(event_kind("application/17c8/device/a81758fffe0312ab/event/up"), Some("up"));
+        assert_eq!(event_kind("roc42/application/x/device/a81758fffe0312ab/event/status"), Some("status"));
+        assert_eq!(event_kind("application/x/device/a81758fffe0312ab/event/integration"), Some("unknown"));
+        assert_eq!(event_kind("application/x/device/a81758fffe0312ab/command/down"), None);
+        assert_eq!(event_kind("v3/app@ttn/devices/dev1/up"), None);
+        assert!(matches!(parse("unknown", b"{}"), Err(ParseError::EventKind(_))));
+    }
+
+    #[test]
+    fn status_gives_battery_and_margin_readings_in_both_marshalings() {
+        let json = fixture("status");
+        for payload in [json.as_bytes().to_vec(), protobuf::<pb::StatusEvent>(json)] {
+            let e = event_of("status", &payload);
+            assert_eq!((e.kind, e.dev_eui.to_string().as_str()), ("status", "a81758fffe0312ab"));
+            assert_eq!(e.readings, vec![(Metric::RadioMargin, 7.0), (Metric::BatteryLevel, 87.5)]);
+            assert_eq!(e.dedup_key, "status:5f2a9c1e-7d43-4b8e-9a61-0c2d8e4f1b37");
+            assert_eq!(e.time.to_rfc3339(), "2025-07-18T10:50:02.114207+00:00");
+            assert_eq!(e.body["batteryLevel"], 87.5);
+        }
+        // Mains-powered or unknown battery: the margin only.
+        let mains = json.replace("\"externalPowerSource\": false", "\"externalPowerSource\": true");
+        assert_eq!(event_of("status", mains.as_bytes()).readings, vec![(Metric::RadioMargin, 7.0)]);
+        let unknown = json.replace("\"batteryLevelUnavailable\": false", "\"batteryLevelUnavailable\": true");
+        assert_eq!(event_of("status", unknown.as_bytes()).readings, vec![(Metric::RadioMargin, 7.0)]);
+    }
+
+    #[test]
+    fn log_events_keep_level_code_and_description_for_operators() {
+        let json = fixture("log");
+        for payload in [json.as_bytes().to_vec(), protobuf::<pb::LogEvent>(json)] {
+            let e = event_of("log", &payload);
+            assert_eq!((e.level.as_deref(), e.code.as_deref()), (Some("ERROR"), Some("UPLINK_CODEC")));
+            assert!(e.description.as_deref().unwrap().contains("ReferenceError"));
+            assert_eq!(e.dedup_key, "log:3ac7e3c4-4401-4b8d-9386-a5c902f9202d");
+            assert!(e.readings.is_empty());
+        }
+    }
+
+    #[test]
+    fn join_ack_txack_and_location_events() {
+        type Encode = fn(&str) -> Vec<u8>;
+        let cases: [(&'static str, Encode); 4] = [
+            ("join", protobuf::<pb::JoinEvent>),
+            ("ack", protobuf::<pb::AckEvent>),
+            ("txack", protobuf::<pb::TxAckEvent>),
+            ("location", protobuf::<pb::LocationEvent>),
+        ];
+        for (kind, encode) in cases {
+            let json = fixture(kind);
+            let from_json = event_of(kind, json.as_bytes());
+            let from_proto = event_of(kind, &encode(json));
+            assert_eq!(from_json.kind, kind);
+            assert_eq!(from_json.dedup_key, from_proto.dedup_key, "{kind}");
+            assert_eq!(from_json.time, from_proto.time, "{kind}");
+            assert!(from_json.dedup_key.starts_with(&format!("{kind}:")));
+        }
+        assert_eq!(event_of("ack", fixture("ack").as_bytes()).description.as_deref(), Some("acknowledged"));
+        assert_eq!(event_of("txack", fixture("txack").as_bytes()).dedup_key, "txack:3926715214");
+    }
+
+    #[test]
+    fn protobuf_uplinks_parse_like_json_ones() {
+        let from_json = parse_uplink(V4_20.as_bytes()).unwrap();
+        let Parsed::Uplink(from_proto) = parse("up", &protobuf::<pb::UplinkEvent>(V4_20)).unwrap() else {
+            panic!("not an uplink")
+        };
+        assert_eq!(from_proto.dedup_key, from_json.dedup_key);
+        assert_eq!(
+            (from_proto.time, from_proto.dev_eui, from_proto.f_cnt),
+            (from_json.time, from_json.dev_eui, from_json.f_cnt)
+        );
+        assert_eq!((from_proto.f_port, &from_proto.payload), (from_json.f_port, &from_json.payload));
+        assert_eq!(from_proto.rx, from_json.rx);
+        assert_eq!(from_proto.tx, from_json.tx);
+        assert_eq!(from_proto.dev_addr, from_json.dev_addr);
+        assert_eq!(from_proto.lns_object, from_json.lns_object);
+    }
+
+    #[test]
+    fn malformed_protobuf_and_events_are_typed_errors() {
+        assert!(matches!(parse("up", &[0x0a, 0xff, 0x01]), Err(ParseError::Protobuf(_))));
+        assert!(matches!(parse("status", &[0x12, 0x05, 0x01]), Err(ParseError::Protobuf(_))));
+        assert!(matches!(parse("status", b"{\"time\": 5}"), Err(ParseError::Json(_))));
+        // An event without its device.
+        let no_device = pb::StatusEvent { margin: 3, ..Default::default() }.encode_to_vec();
+        assert!(matches!(parse("status", &no_device), Err(ParseError::Field { field: "deviceInfo", .. })));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2_000, ..Default::default() })]
+
+        /// Arbitrary bytes on every event kind: a value or a typed error, never a panic.
+        #[test]
+        fn arbitrary_payloads_never_panic(kind in 0..KINDS.len(), bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = parse(KINDS[kind], &bytes);
+        }
+
+        /// Valid events with bytes flipped, in both marshalings.
+        #[test]
+        fn mutated_events_never_panic(kind in 0..KINDS.len(), at in proptest::prelude::any::<usize>(), byte in proptest::prelude::any::<u8>(), proto in proptest::prelude::any::<bool>()) {
+            let k = KINDS[kind];
+            let mut payload = if proto {
+                match k {
+                    "up" => protobuf::<pb::UplinkEvent>(fixture(k)),
+                    "status" => protobuf::<pb::StatusEvent>(fixture(k)),
+                    "log" => protobuf::<pb::LogEvent>(fixture(k)),
+                    "join" => protobuf::<pb::JoinEvent>(fixture(k)),
+                    "ack" => protobuf::<pb::AckEvent>(fixture(k)),
+                    "txack" => protobuf::<pb::TxAckEvent>(fixture(k)),
+                    _ => protobuf::<pb::LocationEvent>(fixture(k)),
+                }
+            } else {
+                fixture(k).as_bytes().to_vec()
+            };
+            if !payload.is_empty() {
+                let i = at % payload.len();
+                payload[i] = byte;
+            }
+            let _ = parse(k, &payload);
+        }
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! Ingest: everything between the network server and the pipeline. The MQTT loop
-//! ([`mqtt`]) turns broker messages into [`Inbound`]s; one adapter per LNS format
-//! ([`chirpstack`]) turns an `Inbound` into the neutral [`Uplink`].
+//! ([`mqtt`]) and the webhooks (`api::webhooks`) turn messages into [`Inbound`]s; one
+//! adapter per LNS format ([`chirpstack`], [`tts`], [`thingpark`]) turns an `Inbound`
+//! into the neutral [`Uplink`], or into an [`LnsEvent`] for the network server's other
+//! events (join, status, log, ...).
 
 pub mod chirpstack;
+mod lenient;
 pub mod mqtt;
+pub mod thingpark;
+pub mod tts;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -15,7 +20,7 @@ use crate::lorawan::DevEui;
 /// whatever it carried is committed.
 #[derive(Debug)]
 pub struct Inbound {
-    /// The transport, e.g. `mqtt`.
+    /// The transport: `mqtt` or `http` (webhooks).
     pub source: &'static str,
     /// MQTT topic (or HTTP route) it came on.
     pub topic: String,
@@ -30,6 +35,8 @@ pub struct Inbound {
 pub enum Ack {
     /// A QoS 1 publish to acknowledge on its MQTT session.
     Mqtt(mqtt::PendingAck),
+    /// An HTTP request (webhook) waiting for its response: answered 2xx once committed.
+    Http(tokio::sync::oneshot::Sender<()>),
     /// Nothing to acknowledge (QoS 0, or a message replayed from storage).
     None,
 }
@@ -39,9 +46,44 @@ impl Ack {
     pub async fn send(self) {
         match self {
             Ack::Mqtt(a) => a.send().await,
+            // The client may have gone: its retry is then deduplicated.
+            Ack::Http(tx) => drop(tx.send(())),
             Ack::None => {}
         }
     }
+}
+
+/// What one message carried.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    Uplink(Uplink),
+    /// Another network-server event (join, status, log, ack, txack, location).
+    Event(LnsEvent),
+}
+
+/// A network-server event other than an uplink, in the same shape whatever the source:
+/// kept for operators (`lns_event`), and a device status also gives device-status
+/// readings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LnsEvent {
+    /// Which adapter produced it, e.g. `chirpstack`.
+    pub lns: &'static str,
+    /// `join`, `status`, `log`, `ack`, `txack` or `location`.
+    pub kind: &'static str,
+    /// Idempotency key (the LNS's own id, else a hash of the event).
+    pub dedup_key: String,
+    pub time: DateTime<Utc>,
+    pub dev_eui: DevEui,
+    /// Log events: `INFO`, `WARNING` or `ERROR`.
+    pub level: Option<String>,
+    /// Log events: the LNS's code, e.g. `UPLINK_CODEC`, `UPLINK_MIC`.
+    pub code: Option<String>,
+    /// Log events: the LNS's description; ack events: acknowledged or not.
+    pub description: Option<String>,
+    /// Device-status readings the event carries (battery level, link margin).
+    pub readings: Vec<(roc42_decoders::Metric, f64)>,
+    /// The event as the LNS sent it (protobuf events in their JSON form).
+    pub body: serde_json::Value,
 }
 
 /// An uplink in the same shape whatever network server sent it.
@@ -113,16 +155,27 @@ pub struct TxParams {
 pub enum ParseError {
     #[error("malformed JSON: {0}")]
     Json(String),
-    #[error("topic {0:?} is not a known uplink topic")]
+    #[error("topic {0:?} is not a known network-server topic")]
     Topic(String),
+    #[error("malformed protobuf: {0}")]
+    Protobuf(String),
+    #[error("event {0:?} is not one roc42 knows")]
+    EventKind(String),
     #[error("invalid field {field}: {reason}")]
     Field { field: &'static str, reason: String },
 }
 
-/// Picks the adapter for a message by its topic and parses it.
-pub fn parse(topic: &str, payload: &[u8]) -> Result<Uplink, ParseError> {
-    if chirpstack::is_uplink_topic(topic) {
-        chirpstack::parse_uplink(payload)
+/// Picks the adapter for a message by its topic (or webhook route) and parses it.
+/// Each adapter claims its own topics; no topic matches two of them.
+pub fn parse(topic: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
+    if let Some(kind) = chirpstack::event_kind(topic) {
+        chirpstack::parse(kind, payload)
+    } else if let Some(kind) = tts::topic_kind(topic) {
+        tts::parse(kind, payload)
+    } else if thingpark::claims_topic(topic) || topic == thingpark::WEBHOOK_ROUTE {
+        thingpark::parse(payload)
+    } else if topic == tts::WEBHOOK_ROUTE {
+        tts::parse_webhook(payload)
     } else {
         Err(ParseError::Topic(topic.to_owned()))
     }

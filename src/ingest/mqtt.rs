@@ -4,6 +4,9 @@
 //! Broker guarantees this relies on: a message not acknowledged is redelivered when the
 //! session resumes; the broker never has more than `receive_maximum` unacknowledged
 //! messages out, which is what bounds memory here (back-pressure reaches the broker).
+//! An `mqtts://` URL connects over TLS (see [`tls`]).
+
+pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use chrono::Utc;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, Publish};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -72,29 +76,25 @@ impl PendingAck {
 pub struct Consumer {
     session: Arc<Session>,
     eventloop: EventLoop,
-    subscription: String,
+    subscriptions: Vec<String>,
 }
 
 impl Consumer {
     /// Prepares the session; nothing is sent until [`Consumer::run`].
     pub fn new(cfg: &MqttConfig) -> anyhow::Result<Self> {
-        let (host, port) = cfg.host_port()?;
-        let mut o = MqttOptions::new(cfg.client_id.clone(), host, port);
+        let mut o = options(cfg, &cfg.client_id)?;
         o.set_clean_start(false)
             .set_session_expiry_interval(Some(cfg.session_expiry_s))
             .set_manual_acks(true)
             .set_receive_maximum(Some(cfg.receive_maximum))
             .set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)))
             .set_max_packet_size(Some(1024 * 1024));
-        if let Some(user) = &cfg.username {
-            o.set_credentials(user.clone(), cfg.password.clone().unwrap_or_default());
-        }
         // Room for an ack of every in-flight message, twice over (redeliveries after a
         // reconnect), so committing never waits on this channel.
         let cap = usize::from(cfg.receive_maximum) * 2 + 64;
         let (client, eventloop) = AsyncClient::new(o, cap);
         let session = Arc::new(Session { client, epoch: AtomicU64::new(0), fresh_since: AtomicU64::new(0) });
-        Ok(Self { session, eventloop, subscription: cfg.subscription() })
+        Ok(Self { session, eventloop, subscriptions: cfg.subscriptions() })
     }
 
     /// Reads the broker until `stop` is cancelled, sending each message to `tx`.
@@ -121,11 +121,13 @@ impl Consumer {
                         self.session.fresh_since.store(epoch, Ordering::Release);
                     }
                     metrics::counter!(names::INGEST_CONNECTIONS).increment(1);
-                    info!(session_present = ack.session_present, subscription = %self.subscription, "Connected to the broker.");
+                    info!(session_present = ack.session_present, subscriptions = ?self.subscriptions, "Connected to the broker.");
                     // rumqttc does not resubscribe by itself, and a broker may have lost the
                     // session even when it says otherwise: subscribe on every ConnAck.
-                    if let Err(e) = self.session.client.subscribe(self.subscription.clone(), QoS::AtLeastOnce).await {
-                        warn!(error = %e, "Subscribe request failed.");
+                    for filter in &self.subscriptions {
+                        if let Err(e) = self.session.client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
+                            warn!(error = %e, filter, "Subscribe request failed.");
+                        }
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(s))) => {
@@ -204,7 +206,22 @@ impl Consumer {
     }
 }
 
-/// A plain QoS 1 publisher (simulator, bench, tests) with a count of the publishes the
+/// Connection options for `cfg`'s broker under `client_id`: address, TLS when the URL
+/// is `mqtts://` (no fallback to plain TCP), credentials.
+pub fn options(cfg: &MqttConfig, client_id: &str) -> anyhow::Result<MqttOptions> {
+    let broker = cfg.broker()?;
+    let mut o = MqttOptions::new(client_id, broker.host, broker.port);
+    if broker.tls {
+        let tls = tls::client_config(&cfg.tls).context("TLS settings of the broker")?;
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    }
+    if let Some(user) = &cfg.username {
+        o.set_credentials(user.clone(), cfg.password.clone().unwrap_or_default());
+    }
+    Ok(o)
+}
+
+/// A QoS 1 publisher (simulator, bench, tests) with a count of the publishes the
 /// broker acknowledged.
 pub struct Publisher {
     pub client: AsyncClient,
@@ -214,10 +231,18 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Connects and returns once the broker accepted the connection.
+    /// Connects to `url` (no credentials; `mqtts://` trusts the system roots) and returns
+    /// once the broker accepted the connection.
     pub async fn connect(url: &str, client_id: &str, cap: usize) -> anyhow::Result<Self> {
-        let (host, port) = crate::config::broker_host_port(url)?;
-        let mut o = MqttOptions::new(client_id, host, port);
+        Self::connect_with(&MqttConfig { url: url.to_owned(), ..MqttConfig::default() }, client_id, cap).await
+    }
+
+    /// Connects to `cfg`'s broker with its TLS settings and credentials (its client id,
+    /// topic and session settings are the consumer's, not used here), and returns once
+    /// the broker accepted the connection.
+    pub async fn connect_with(cfg: &MqttConfig, client_id: &str, cap: usize) -> anyhow::Result<Self> {
+        let url = &cfg.url;
+        let mut o = options(cfg, client_id)?;
         o.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(Some(1024 * 1024));
         let (client, mut el) = AsyncClient::new(o, cap);
         let acked = Arc::new(AtomicU64::new(0));

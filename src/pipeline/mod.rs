@@ -25,7 +25,8 @@ use anyhow::Context;
 use roc42_decoders::js::JsPool;
 
 use crate::config::{CodecConfig, PipelineConfig};
-use crate::ingest::{Ack, Inbound, Uplink};
+use crate::custody::Sealer;
+use crate::ingest::{Ack, Inbound, LnsEvent, Uplink};
 
 /// What became of an uplink, stored with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,17 +122,27 @@ impl Rejected {
     }
 }
 
+/// A network-server event with its device (if registered) and the readings it gives.
+#[derive(Debug)]
+pub struct DecodedEvent {
+    pub event: LnsEvent,
+    pub received_at: DateTime<Utc>,
+    pub device_id: Option<i64>,
+    pub readings: Vec<ReadingRow>,
+}
+
 /// What the writer stores for one message.
 #[derive(Debug)]
 pub enum Record {
     Uplink(Box<DecodedUplink>, Ack),
+    Event(Box<DecodedEvent>, Ack),
     Rejected(Rejected, Ack),
 }
 
 impl Record {
     pub fn into_ack(self) -> Ack {
         match self {
-            Record::Uplink(_, a) | Record::Rejected(_, a) => a,
+            Record::Uplink(_, a) | Record::Event(_, a) | Record::Rejected(_, a) => a,
         }
     }
 }
@@ -151,11 +162,12 @@ impl Pipeline {
     pub async fn start(
         cfg: &PipelineConfig,
         codecs: &CodecConfig,
+        sealer: Option<Sealer>,
         pool: PgPool,
         inbound: mpsc::Receiver<Inbound>,
         abort: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let registry = registry::DeviceRegistry::load(pool.clone(), cfg.device_cache_ttl()).await?;
+        let registry = registry::DeviceRegistry::load(pool.clone(), cfg.device_cache_ttl(), sealer).await?;
         let models = models::ModelCatalog::load(pool.clone(), codecs.model_cache_ttl()).await?;
         let js = Arc::new(JsPool::start(codecs.js_limits()).context("start the JS codec threads")?);
         let lookups = process::Lookups { registry, models, js };

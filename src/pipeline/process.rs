@@ -20,9 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info};
 
 use super::models::{ModelCatalog, ModelRef};
-use super::registry::{DeviceRef, DeviceRegistry};
-use super::{DecodedUplink, Outcome, ReadingRow, Record, Rejected};
-use crate::ingest::{self, Ack, Inbound, Uplink};
+use super::registry::{DeviceRef, DeviceRegistry, KeyState};
+use super::{DecodedEvent, DecodedUplink, Outcome, ReadingRow, Record, Rejected};
+use crate::ingest::{self, Ack, Inbound, Parsed, Uplink};
+use crate::lorawan::{self, DevEui};
 use crate::telemetry::names;
 
 /// What the stage reads from.
@@ -70,9 +71,9 @@ pub async fn process(msg: Inbound, lookups: &mut Lookups) -> impl Future<Output 
     async move {
         match step {
             Step::Done(record) => record,
-            Step::Js(mut decoded, ack, result) => {
+            Step::Js(mut decoded, ack, result, decrypted) => {
                 let result = result.await.unwrap_or_else(|_| Err(DecodeError::Codec("a JS worker stopped".into())));
-                finish(&mut decoded, result);
+                finish(&mut decoded, result, decrypted);
                 count(&decoded);
                 Record::Uplink(decoded, ack)
             }
@@ -82,12 +83,27 @@ pub async fn process(msg: Inbound, lookups: &mut Lookups) -> impl Future<Output 
 
 enum Step {
     Done(Record),
-    Js(Box<DecodedUplink>, Ack, oneshot::Receiver<Result<Vec<Reading>, DecodeError>>),
+    Js(Box<DecodedUplink>, Ack, oneshot::Receiver<Result<Vec<Reading>, DecodeError>>, bool),
 }
 
 async fn prepare(msg: Inbound, lookups: &mut Lookups) -> Step {
     let uplink = match ingest::parse(&msg.topic, &msg.payload) {
-        Ok(u) => u,
+        Ok(Parsed::Uplink(u)) => u,
+        Ok(Parsed::Event(event)) => {
+            let device = resolve_device(&mut lookups.registry, event.dev_eui).await;
+            metrics::counter!(names::EVENTS, "kind" => event.kind).increment(1);
+            let readings = match &device {
+                Some(_) => event
+                    .readings
+                    .iter()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|&(metric, value)| ReadingRow { time: event.time, metric, value })
+                    .collect(),
+                None => Vec::new(),
+            };
+            let d = DecodedEvent { event, received_at: msg.received_at, device_id: device.map(|d| d.id), readings };
+            return Step::Done(Record::Event(Box::new(d), msg.ack));
+        }
         Err(e) => {
             metrics::counter!(names::REJECTED, "source" => msg.source).increment(1);
             debug!(topic = %msg.topic, error = %e, "Message rejected.");
@@ -95,7 +111,7 @@ async fn prepare(msg: Inbound, lookups: &mut Lookups) -> Step {
             return Step::Done(Record::Rejected(rejected, msg.ack));
         }
     };
-    let device = resolve_device(&mut lookups.registry, &uplink).await;
+    let device = resolve_device(&mut lookups.registry, uplink.dev_eui).await;
     let model = match &device {
         Some(d) => resolve_model(&mut lookups.models, &d.model).await,
         None => None,
@@ -105,13 +121,9 @@ async fn prepare(msg: Inbound, lookups: &mut Lookups) -> Step {
             count(&d);
             Step::Done(Record::Uplink(Box::new(d), msg.ack))
         }
-        Decoded::Js(d, codec) => {
+        Decoded::Js(d, codec, bytes, decrypted) => {
             let (tx, rx) = oneshot::channel();
-            let input = JsInput {
-                f_port: d.uplink.f_port,
-                bytes: d.uplink.payload.clone(),
-                recv_time_ms: d.uplink.time.timestamp_millis(),
-            };
+            let input = JsInput { f_port: d.uplink.f_port, bytes, recv_time_ms: d.uplink.time.timestamp_millis() };
             lookups.js.submit(
                 codec,
                 input,
@@ -119,7 +131,7 @@ async fn prepare(msg: Inbound, lookups: &mut Lookups) -> Step {
                     let _ = tx.send(r);
                 }),
             );
-            Step::Js(Box::new(d), msg.ack, rx)
+            Step::Js(Box::new(d), msg.ack, rx, decrypted)
         }
     }
 }
@@ -157,10 +169,10 @@ impl Retry {
     }
 }
 
-async fn resolve_device(registry: &mut DeviceRegistry, uplink: &Uplink) -> Option<DeviceRef> {
+async fn resolve_device(registry: &mut DeviceRegistry, dev_eui: DevEui) -> Option<DeviceRef> {
     let mut retry = Retry::new("Device registry");
     loop {
-        match registry.resolve(uplink.dev_eui).await {
+        match registry.resolve(dev_eui).await {
             Ok(d) => {
                 retry.succeeded();
                 return d;
@@ -186,7 +198,8 @@ async fn resolve_model(models: &mut ModelCatalog, id: &str) -> Option<ModelRef> 
 /// The result of [`decode`]: complete, or waiting for a JS codec.
 pub enum Decoded {
     Done(DecodedUplink),
-    Js(DecodedUplink, Arc<JsCodec>),
+    /// The uplink, its model's codec, the bytes to decode and whether they were decrypted.
+    Js(DecodedUplink, Arc<JsCodec>, Vec<u8>, bool),
 }
 
 /// Decodes an uplink for its device (if any) and model (if known).
@@ -212,28 +225,59 @@ pub fn decode(
         out.outcome = Outcome::MacOnly;
         return Decoded::Done(out);
     }
-    if out.uplink.encrypted {
-        out.outcome = Outcome::Encrypted;
-        out.error = Some("FRMPayload is encrypted and roc42 holds no AppSKey for this device".into());
-        return Decoded::Done(out);
-    }
+    // The bytes to decode: the FRMPayload, decrypted first when the network server
+    // forwarded it encrypted and roc42 holds the device's AppSKey. The uplink keeps the
+    // frame as received.
+    let mut decrypted = false;
+    let plain = if out.uplink.encrypted {
+        match &device.app_s_key {
+            KeyState::None => {
+                out.outcome = Outcome::Encrypted;
+                out.error = Some("FRMPayload is encrypted and roc42 holds no AppSKey for this device".into());
+                return Decoded::Done(out);
+            }
+            KeyState::Unusable(why) => {
+                out.outcome = Outcome::Encrypted;
+                out.error = Some(format!("FRMPayload is encrypted and the device's AppSKey is unusable: {why}"));
+                return Decoded::Done(out);
+            }
+            KeyState::Held(key) => {
+                let u = &out.uplink;
+                match lorawan::decrypt_uplink(key, u.dev_addr.as_deref(), u.f_cnt, u.f_port, &u.payload) {
+                    Ok(p) => {
+                        decrypted = true;
+                        p
+                    }
+                    Err(e) => {
+                        out.outcome = Outcome::DecodeFailed;
+                        out.error = Some(format!("cannot decrypt the FRMPayload: {e}"));
+                        return Decoded::Done(out);
+                    }
+                }
+            }
+        }
+    } else {
+        out.uplink.payload.clone()
+    };
     let Some(info) = model else {
         out.outcome = Outcome::UnknownModel;
         out.error = Some(format!("no decoder for model {:?}", device.model));
         return Decoded::Done(out);
     };
     match &info.decoder {
-        Decoder::Js(codec) => Decoded::Js(out, Arc::clone(codec)),
+        Decoder::Js(codec) => Decoded::Js(out, Arc::clone(codec), plain, decrypted),
         Decoder::Native(_) => {
-            let result = roc42_decoders::decode_with(info, out.uplink.f_port, &out.uplink.payload);
-            finish(&mut out, result);
+            let result = roc42_decoders::decode_with(info, out.uplink.f_port, &plain);
+            finish(&mut out, result, decrypted);
             Decoded::Done(out)
         }
     }
 }
 
-/// Stores a decoder's result in the uplink.
-pub fn finish(out: &mut DecodedUplink, result: Result<Vec<Reading>, DecodeError>) {
+/// Stores a decoder's result in the uplink. `decrypted`: the frame was decrypted with the
+/// AppSKey roc42 holds, which AES-CTR cannot check: a frame that then does not decode
+/// most likely means the key is wrong, and the error says so.
+pub fn finish(out: &mut DecodedUplink, result: Result<Vec<Reading>, DecodeError>, decrypted: bool) {
     match result {
         Ok(readings) => {
             let time = out.uplink.time;
@@ -242,7 +286,11 @@ pub fn finish(out: &mut DecodedUplink, result: Result<Vec<Reading>, DecodeError>
         Err(e) => {
             debug!(dev_eui = %out.uplink.dev_eui, error = %e, "Uplink decode failed.");
             out.outcome = Outcome::DecodeFailed;
-            out.error = Some(e.to_string());
+            out.error = Some(if decrypted {
+                format!("decryption error: the FRMPayload decrypted with the AppSKey roc42 holds does not decode (is the key right?): {e}")
+            } else {
+                e.to_string()
+            });
         }
     }
 }
@@ -255,7 +303,6 @@ fn reading_row(uplink_time: DateTime<Utc>, r: &Reading) -> Option<ReadingRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lorawan::DevEui;
 
     fn uplink(f_port: u8, payload: &[u8]) -> Uplink {
         Uplink {
@@ -275,7 +322,7 @@ mod tests {
     }
 
     fn dev(model: &str) -> Option<DeviceRef> {
-        Some(DeviceRef { id: 7, model: model.into() })
+        Some(DeviceRef { id: 7, model: model.into(), app_s_key: KeyState::None })
     }
 
     /// Decodes with a built-in model, which never needs the JS pool.

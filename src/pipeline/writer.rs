@@ -192,6 +192,16 @@ fn into_rejected(record: Record, error: String) -> Record {
             ),
             ack,
         ),
+        Record::Event(d, ack) => Record::Rejected(
+            Rejected::new(
+                d.event.lns,
+                format!("device/{}/event/{}/{}", d.event.dev_eui, d.event.kind, d.event.dedup_key),
+                serde_json::to_vec(&d.event.body).unwrap_or_default(),
+                error,
+                d.received_at,
+            ),
+            ack,
+        ),
         Record::Rejected(r, ack) => {
             let e = format!("{}; {error}", r.error);
             Record::Rejected(Rejected::new(r.source, r.topic, r.payload, e, r.received_at), ack)

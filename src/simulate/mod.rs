@@ -17,8 +17,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::custody::Sealer;
 use crate::ingest::mqtt::Publisher;
-use crate::lorawan::DevEui;
+use crate::lorawan::{AppSKey, DevEui};
 use crate::store::device::{self, NewDevice};
 
 /// A commune of the Loire (INSEE code, name, centre).
@@ -57,6 +58,9 @@ pub struct SimDevice {
     drift: f64,
     charge_ah: f64,
     occupied: bool,
+    /// When set, the device's frames are encrypted with this key and published as a
+    /// network server does when a join server holds the AppSKey (`joinServerContext`).
+    pub app_s_key: Option<AppSKey>,
 }
 
 /// A deterministic fleet of `n` devices: models and communes in rotation.
@@ -86,12 +90,24 @@ pub fn fleet(n: usize, seed: u64) -> Vec<SimDevice> {
                 drift: 0.0,
                 charge_ah: rng.random_range(100.0..5000.0),
                 occupied: rng.random_bool(0.5),
+                app_s_key: None,
             }
         })
         .collect()
 }
 
 /// Registers the fleet in the device registry (idempotent).
+/// Registers the devices; those with an AppSKey get it sealed under `sealer`'s master key.
+pub async fn register_with_keys(pool: &PgPool, devices: &[SimDevice], sealer: Option<&Sealer>) -> anyhow::Result<()> {
+    register(pool, devices).await?;
+    for d in devices {
+        let Some(key) = &d.app_s_key else { continue };
+        let sealer = sealer.ok_or(crate::custody::CustodyError::NoMasterKey)?;
+        device::set_app_s_key(pool, d.dev_eui, Some(&sealer.seal(key, d.dev_eui))).await?;
+    }
+    Ok(())
+}
+
 pub async fn register(pool: &PgPool, devices: &[SimDevice]) -> anyhow::Result<()> {
     for d in devices {
         device::upsert(
@@ -187,6 +203,12 @@ impl SimDevice {
     /// received at `t`.
     pub fn uplink_event(&mut self, t: DateTime<Utc>, rng: &mut impl Rng) -> Vec<u8> {
         let (f_port, payload) = self.frame(t, rng);
+        let data = match &self.app_s_key {
+            Some(key) => {
+                crate::lorawan::encrypt_uplink(key, self.dev_addr, self.f_cnt.wrapping_add(1), f_port, &payload)
+            }
+            None => payload,
+        };
         self.f_cnt = self.f_cnt.wrapping_add(1);
         let gateways = rng.random_range(1..=3);
         let rx: Vec<_> = (0..gateways)
@@ -231,11 +253,17 @@ impl SimDevice {
             "fCnt": self.f_cnt,
             "fPort": f_port,
             "confirmed": false,
-            "data": base64::engine::general_purpose::STANDARD.encode(&payload),
+            "data": base64::engine::general_purpose::STANDARD.encode(&data),
             "rxInfo": rx,
             "txInfo": {"frequency": 868_100_000 + 200_000 * rng.random_range(0..3), "modulation": {"lora": {"bandwidth": 125000, "spreadingFactor": sf, "codeRate": "CR_4_5"}}},
             "regionConfigId": "eu868"
         });
+        let mut event = event;
+        if self.app_s_key.is_some() {
+            // ChirpStack forwards the FRMPayload as received when a join server keeps the
+            // AppSKey, and says so with the session's key id.
+            event["joinServerContext"] = json!({"sessionKeyId": format!("{:016x}", self.dev_eui.0 ^ 0x5e55)});
+        }
         serde_json::to_vec(&event).unwrap_or_default()
     }
 
@@ -252,7 +280,8 @@ pub const APPLICATION_ID: &str = "17c82e96-be03-4f38-aef3-f83d48582d97";
 /// What and how fast to publish.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
-    pub mqtt_url: String,
+    /// The broker: URL, TLS settings and credentials.
+    pub mqtt: crate::config::MqttConfig,
     /// Uplinks per second across the fleet.
     pub rate: f64,
     /// Stop after this many uplinks (live), if set.
@@ -269,7 +298,7 @@ pub async fn run(devices: &mut [SimDevice], opts: &SimOptions, cancel: Cancellat
     anyhow::ensure!(!devices.is_empty(), "the fleet is empty");
     anyhow::ensure!(opts.rate > 0.0, "rate must be positive");
     let client_id = format!("roc42-sim-{}", uuid::Uuid::new_v4().simple());
-    let publisher = Publisher::connect(&opts.mqtt_url, &client_id, 1024).await?;
+    let publisher = Publisher::connect_with(&opts.mqtt, &client_id, 1024).await?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut sent = 0u64;
     if let Some(span) = opts.backfill {
@@ -339,7 +368,9 @@ mod tests {
         for mut d in fleet(8, 3) {
             let t = Utc::now();
             let ev = d.uplink_event(t, &mut rng);
-            let u = crate::ingest::parse(&d.topic(""), &ev).unwrap();
+            let crate::ingest::Parsed::Uplink(u) = crate::ingest::parse(&d.topic(""), &ev).unwrap() else {
+                panic!("the simulator publishes uplinks")
+            };
             assert_eq!(u.dev_eui, d.dev_eui);
             assert_eq!(u.f_cnt, Some(1));
             let readings = roc42_decoders::decode(d.model, u.f_port, &u.payload).unwrap();

@@ -1,5 +1,5 @@
-//! Writes one batch of pipeline records in one transaction: uplinks, readings, the
-//! devices' last-seen times and rejected messages. Idempotent: a redelivered message
+//! Writes one batch of pipeline records in one transaction: uplinks, network-server
+//! events, readings, the devices' last-seen times and rejected messages. Idempotent: a redelivered message
 //! changes nothing (uplinks are unique on their dedup key, readings on device, metric
 //! and time).
 
@@ -20,6 +20,8 @@ pub struct BatchStats {
     pub uplinks: u64,
     /// New reading rows.
     pub readings: u64,
+    /// New network-server events.
+    pub events: u64,
     /// New or seen-again rejected messages.
     pub rejected: u64,
 }
@@ -42,6 +44,12 @@ const UPDATE_LAST_SEEN: &str = "
 UPDATE device d SET last_seen_at = v.t
 FROM UNNEST($1::int8[], $2::timestamptz[]) AS v(id, t)
 WHERE d.id = v.id AND (d.last_seen_at IS NULL OR d.last_seen_at < v.t)";
+
+const INSERT_EVENTS: &str = "
+INSERT INTO lns_event (time, received_at, dedup_key, lns, kind, dev_eui, device_id, level, code, description, body)
+SELECT * FROM UNNEST($1::timestamptz[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::int8[], $8::text[], $9::text[], $10::text[], $11::jsonb[])
+ON CONFLICT DO NOTHING";
 
 const UPSERT_REJECTED: &str = "
 INSERT INTO ingest_rejected (source, topic, payload, payload_sha256, error, received_at, last_received_at, times_seen)
@@ -74,6 +82,21 @@ struct UplinkCols<'a> {
 }
 
 #[derive(Default)]
+struct EventCols<'a> {
+    time: Vec<DateTime<Utc>>,
+    received_at: Vec<DateTime<Utc>>,
+    dedup_key: Vec<&'a str>,
+    lns: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    dev_eui: Vec<String>,
+    device_id: Vec<Option<i64>>,
+    level: Vec<Option<&'a str>>,
+    code: Vec<Option<&'a str>>,
+    description: Vec<Option<&'a str>>,
+    body: Vec<Json<&'a serde_json::Value>>,
+}
+
+#[derive(Default)]
 struct ReadingCols {
     time: Vec<DateTime<Utc>>,
     device_id: Vec<i64>,
@@ -85,6 +108,7 @@ struct ReadingCols {
 pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx::Error> {
     let mut up = UplinkCols::default();
     let mut rd = ReadingCols::default();
+    let mut ev = EventCols::default();
     let mut last_seen: BTreeMap<i64, DateTime<Utc>> = BTreeMap::new();
     // Rejected messages in arrival order, a message repeated in the batch counted once:
     // (source, topic, sha256, payload, error, received_at, count).
@@ -125,6 +149,28 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
                     }
                 }
             }
+            Record::Event(d, _) => {
+                let e = &d.event;
+                ev.time.push(e.time);
+                ev.received_at.push(d.received_at);
+                ev.dedup_key.push(&e.dedup_key);
+                ev.lns.push(e.lns);
+                ev.kind.push(e.kind);
+                ev.dev_eui.push(e.dev_eui.to_string());
+                ev.device_id.push(d.device_id);
+                ev.level.push(e.level.as_deref());
+                ev.code.push(e.code.as_deref());
+                ev.description.push(e.description.as_deref());
+                ev.body.push(Json(&e.body));
+                if let Some(id) = d.device_id {
+                    for r in &d.readings {
+                        rd.time.push(r.time);
+                        rd.device_id.push(id);
+                        rd.metric.push(r.metric.name());
+                        rd.value.push(r.value);
+                    }
+                }
+            }
             Record::Rejected(r, _) => {
                 let hash: [u8; 32] = Sha256::digest(&r.payload).into();
                 let i = *rejected_index.entry((r.source, &r.topic, hash)).or_insert_with(|| {
@@ -157,6 +203,23 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
             .bind(&up.outcome)
             .bind(&up.error)
             .bind(&up.readings)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    if !ev.time.is_empty() {
+        stats.events = sqlx::query(INSERT_EVENTS)
+            .bind(&ev.time)
+            .bind(&ev.received_at)
+            .bind(&ev.dedup_key)
+            .bind(&ev.lns)
+            .bind(&ev.kind)
+            .bind(&ev.dev_eui)
+            .bind(&ev.device_id)
+            .bind(&ev.level)
+            .bind(&ev.code)
+            .bind(&ev.description)
+            .bind(&ev.body)
             .execute(&mut *tx)
             .await?
             .rows_affected();

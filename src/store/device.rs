@@ -6,7 +6,6 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use crate::lorawan::DevEui;
-use crate::pipeline::registry::DeviceRef;
 
 /// A registered device.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, ToSchema)]
@@ -85,17 +84,37 @@ pub async fn upsert(pool: &PgPool, d: &NewDevice) -> Result<Device, sqlx::Error>
         .await
 }
 
-/// Every device as the pipeline needs it.
-pub async fn list_refs(pool: &PgPool) -> Result<Vec<(DevEui, DeviceRef)>, sqlx::Error> {
-    let rows: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT id, dev_eui, model FROM device").fetch_all(pool).await?;
-    Ok(rows.into_iter().filter_map(|(id, eui, model)| Some((eui.parse().ok()?, DeviceRef { id, model }))).collect())
+/// A device as the pipeline needs it: id, model, and its sealed AppSKey if roc42 holds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRef {
+    pub id: i64,
+    pub model: String,
+    pub app_s_key_sealed: Option<Vec<u8>>,
 }
 
-pub async fn get_ref(pool: &PgPool, dev_eui: DevEui) -> Result<Option<DeviceRef>, sqlx::Error> {
-    let row: Option<(i64, String)> = sqlx::query_as("SELECT id, model FROM device WHERE dev_eui = $1")
-        .bind(dev_eui.to_string())
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(|(id, model)| DeviceRef { id, model }))
+/// Every device as the pipeline needs it.
+pub async fn list_refs(pool: &PgPool) -> Result<Vec<(DevEui, StoredRef)>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT id, dev_eui, model, app_s_key_sealed FROM device").fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, eui, model, app_s_key_sealed)| {
+            Some((eui.parse().ok()?, StoredRef { id, model, app_s_key_sealed }))
+        })
+        .collect())
+}
+
+pub async fn get_ref(pool: &PgPool, dev_eui: DevEui) -> Result<Option<StoredRef>, sqlx::Error> {
+    let row: Option<(i64, String, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT id, model, app_s_key_sealed FROM device WHERE dev_eui = $1")
+            .bind(dev_eui.to_string())
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(id, model, app_s_key_sealed)| StoredRef { id, model, app_s_key_sealed }))
+}
+
+/// Sets (or with `None`, forgets) the device's sealed AppSKey; false if no such device.
+pub async fn set_app_s_key(pool: &PgPool, dev_eui: DevEui, sealed: Option<&[u8]>) -> Result<bool, sqlx::Error> {
+    const Q: &str = "UPDATE device SET app_s_key_sealed = $2, updated_at = now() WHERE dev_eui = $1";
+    Ok(sqlx::query(Q).bind(dev_eui.to_string()).bind(sealed).execute(pool).await?.rows_affected() > 0)
 }

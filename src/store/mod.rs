@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod device;
+pub mod event;
 pub mod model;
 pub mod reading;
 pub mod rejected;

@@ -70,7 +70,7 @@ pub fn config(db: &TestDb, topic_root: &str) -> Config {
     cfg.database.url = db.url.clone();
     cfg.mqtt.url = mqtt_url();
     cfg.mqtt.client_id = format!("roc42-test-{}", unique());
-    cfg.mqtt.topic = format!("{topic_root}/application/+/device/+/event/up");
+    cfg.mqtt.topics = vec![format!("{topic_root}/application/+/device/+/event/+")];
     cfg.mqtt.receive_maximum = 1000;
     cfg.mqtt.session_expiry_s = 600; // test sessions must not linger in the broker
     cfg.pipeline.channel_capacity = 2000;
@@ -97,7 +97,8 @@ impl TestApp {
 
     pub async fn with_pool(cfg: &Config, pool: &PgPool) -> Self {
         let ingest = Ingest::start(cfg, pool.clone()).await.expect("start ingest");
-        let http = Http::start(cfg.http.addr, pool.clone()).await.expect("start API");
+        let webhooks = roc42::api::webhooks::Webhooks::new(&cfg.webhooks, Some(ingest.inbound()));
+        let http = Http::start_with(cfg.http.addr, pool.clone(), webhooks).await.expect("start API");
         Self { ingest, http }
     }
 
