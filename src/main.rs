@@ -52,6 +52,11 @@ enum Command {
         /// Fleet seed (different seeds give different DevEUIs).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Give every Nth device an AppSKey: its frames are encrypted as a network server
+        /// forwards them when a join server holds the key (`--register` stores the keys,
+        /// sealed under ROC42_MASTER_KEY). 0: none.
+        #[arg(long, default_value_t = 0)]
+        encrypt_every: usize,
     },
     /// Run everything in one process: embedded broker, simulator, pipeline and API.
     Demo {
@@ -180,11 +185,15 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             pool.close().await;
             Ok(())
         }
-        Command::Simulate { devices, rate, count, backfill_hours, register, topic_prefix, seed } => {
+        Command::Simulate { devices, rate, count, backfill_hours, register, topic_prefix, seed, encrypt_every } => {
             let mut fleet = simulate::fleet(devices, seed);
+            if encrypt_every > 0 {
+                simulate::give_app_s_keys(&mut fleet, encrypt_every, seed);
+            }
             if register {
+                let sealer = roc42::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?;
                 let pool = app::database(&cfg).await?;
-                simulate::register(&pool, &fleet).await?;
+                simulate::register_with_keys(&pool, &fleet, sealer.as_ref()).await?;
                 pool.close().await;
             }
             let opts = simulate::SimOptions {

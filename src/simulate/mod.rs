@@ -97,8 +97,21 @@ pub fn fleet(n: usize, seed: u64) -> Vec<SimDevice> {
 }
 
 /// Registers the fleet in the device registry (idempotent).
+/// Gives every `every`th device a deterministic AppSKey (from the seed and its DevEUI):
+/// its frames are then published encrypted, as a network server forwards them when a join
+/// server keeps the key.
+pub fn give_app_s_keys(devices: &mut [SimDevice], every: usize, seed: u64) {
+    for d in devices.iter_mut().step_by(every.max(1)) {
+        let mut rng = StdRng::seed_from_u64(seed ^ d.dev_eui.0);
+        d.app_s_key = Some(AppSKey(rng.random()));
+    }
+}
+
 /// Registers the devices; those with an AppSKey get it sealed under `sealer`'s master key.
 pub async fn register_with_keys(pool: &PgPool, devices: &[SimDevice], sealer: Option<&Sealer>) -> anyhow::Result<()> {
+    if sealer.is_none() && devices.iter().any(|d| d.app_s_key.is_some()) {
+        return Err(crate::custody::CustodyError::NoMasterKey.into());
+    }
     register(pool, devices).await?;
     for d in devices {
         let Some(key) = &d.app_s_key else { continue };
