@@ -21,7 +21,7 @@ use chirpstack_api::integration as pb;
 use chirpstack_api::prost::Message;
 use roc42_decoders::Metric;
 
-use super::{GeoPoint, LnsEvent, ParseError, Parsed, RxGateway, TxParams, Uplink};
+use super::{lenient, GeoPoint, LnsEvent, ParseError, Parsed, RxGateway, TxParams, Uplink};
 use crate::lorawan::DevEui;
 
 /// The event kinds of the integration, as they end the topic.
@@ -223,11 +223,11 @@ struct UplinkEvent {
     device_info: DeviceInfo,
     #[serde(default)]
     dev_addr: String,
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
     dr: Option<u64>,
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
     f_cnt: Option<u64>,
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
     f_port: Option<u64>,
     #[serde(default)]
     data: String,
@@ -249,28 +249,28 @@ struct DeviceInfo {
 struct RxInfo {
     #[serde(default)]
     gateway_id: String,
-    #[serde(default, deserialize_with = "lenient_f64")]
+    #[serde(default, deserialize_with = "lenient::f64_opt")]
     rssi: Option<f64>,
-    #[serde(default, deserialize_with = "lenient_f64")]
+    #[serde(default, deserialize_with = "lenient::f64_opt")]
     snr: Option<f64>,
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
     channel: Option<u64>,
     location: Option<Location>,
 }
 
 #[derive(Deserialize)]
 struct Location {
-    #[serde(default, deserialize_with = "lenient_f64")]
+    #[serde(default, deserialize_with = "lenient::f64_opt")]
     latitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient_f64")]
+    #[serde(default, deserialize_with = "lenient::f64_opt")]
     longitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient_f64")]
+    #[serde(default, deserialize_with = "lenient::f64_opt")]
     altitude: Option<f64>,
 }
 
 #[derive(Deserialize)]
 struct TxInfo {
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
     frequency: Option<u64>,
     modulation: Option<Modulation>,
 }
@@ -283,35 +283,10 @@ struct Modulation {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Lora {
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
     bandwidth: Option<u64>,
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(default, deserialize_with = "lenient::u64_opt")]
     spreading_factor: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumOrStr {
-    Num(serde_json::Number),
-    Str(String),
-}
-
-fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(match Option::<NumOrStr>::deserialize(d)? {
-        None => None,
-        Some(NumOrStr::Num(n)) => {
-            n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
-        }
-        Some(NumOrStr::Str(s)) => Some(s.trim().parse().map_err(serde::de::Error::custom)?),
-    })
-}
-
-fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(match Option::<NumOrStr>::deserialize(d)? {
-        None => None,
-        Some(NumOrStr::Num(n)) => n.as_f64(),
-        Some(NumOrStr::Str(s)) => Some(s.trim().parse().map_err(serde::de::Error::custom)?),
-    })
 }
 
 fn field(field: &'static str, reason: impl ToString) -> ParseError {

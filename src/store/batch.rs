@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::PgPool;
 
 use crate::ingest::{RxGateway, TxParams};
-use crate::pipeline::Record;
+use crate::pipeline::{ReadingRow, Record};
 
 /// What a batch added.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,17 @@ struct ReadingCols {
     value: Vec<f64>,
 }
 
+impl ReadingCols {
+    fn push_all(&mut self, device_id: i64, rows: &[ReadingRow]) {
+        for r in rows {
+            self.time.push(r.time);
+            self.device_id.push(device_id);
+            self.metric.push(r.metric.name());
+            self.value.push(r.value);
+        }
+    }
+}
+
 /// Writes `records` in one transaction.
 pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx::Error> {
     let mut up = UplinkCols::default();
@@ -137,12 +148,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
                 up.error.push(d.error.as_deref());
                 up.readings.push(i16::try_from(d.readings.len()).unwrap_or(i16::MAX));
                 if let Some(id) = d.device_id {
-                    for r in &d.readings {
-                        rd.time.push(r.time);
-                        rd.device_id.push(id);
-                        rd.metric.push(r.metric.name());
-                        rd.value.push(r.value);
-                    }
+                    rd.push_all(id, &d.readings);
                     let seen = last_seen.entry(id).or_insert(u.time);
                     if *seen < u.time {
                         *seen = u.time;
@@ -163,12 +169,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
                 ev.description.push(e.description.as_deref());
                 ev.body.push(Json(&e.body));
                 if let Some(id) = d.device_id {
-                    for r in &d.readings {
-                        rd.time.push(r.time);
-                        rd.device_id.push(id);
-                        rd.metric.push(r.metric.name());
-                        rd.value.push(r.value);
-                    }
+                    rd.push_all(id, &d.readings);
                 }
             }
             Record::Rejected(r, _) => {
