@@ -60,7 +60,9 @@ async fn js_codecs_decode_and_bad_ones_are_contained_while_others_flow() {
     let root = format!("it-{}", support::unique());
     let mut cfg = support::config(&db, &root);
     cfg.codecs.js_threads = 2;
-    cfg.codecs.js_time_limit_ms = 100;
+    // Long enough that the allocation bomb reaches the memory limit first even on a busy
+    // machine.
+    cfg.codecs.js_time_limit_ms = 400;
     cfg.codecs.js_memory_limit_mib = 16;
     let limits = cfg.codecs.js_limits();
 
@@ -131,7 +133,7 @@ async fn js_codecs_decode_and_bad_ones_are_contained_while_others_flow() {
             "elsys-ers-co2" => assert_eq!((outcome.as_str(), *readings), ("decoded", 5), "{error:?}"),
             "test-loop" => {
                 assert_eq!(outcome, "decode_failed");
-                assert_eq!(error.as_deref(), Some("codec stopped: it ran past its time limit of 100 ms"));
+                assert_eq!(error.as_deref(), Some("codec stopped: it ran past its time limit of 400 ms"));
             }
             _ => {
                 assert_eq!(outcome, "decode_failed");
@@ -151,7 +153,7 @@ async fn js_codecs_decode_and_bad_ones_are_contained_while_others_flow() {
     let want: Vec<_> = (0..ROUNDS).map(|i| (t0 + TimeDelta::seconds(i64::from(i)), f64::from(400 + i))).collect();
     assert_eq!(co2, want);
     // The bad codecs cost their own time limits on the worker threads, not the sum of
-    // everything queued behind them: 12 loops x 100 ms over 2 threads is 0.6 s.
+    // everything queued behind them: 12 loops x 400 ms over 2 threads is 2.4 s.
     assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
 
     // The catalogue lists the added models with their decoder kind.
