@@ -14,7 +14,7 @@
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use chirpstack_api::integration as pb;
