@@ -46,6 +46,8 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
     simulate::register(&pool, &fleet).await?;
     let ingest = Ingest::start(&cfg, pool.clone()).await?;
     let http = Http::start(cfg.http.addr, pool.clone()).await?;
+    // The API wants a token: the demo makes an operator one for whoever runs it.
+    let token = crate::store::token::create(&pool, crate::store::token::Role::Operator, None, "demo").await?.token;
 
     let sample = &fleet[0];
     let base = format!("http://{}", http.addr);
@@ -58,6 +60,8 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
     println!("  models        {base}/api/v1/models");
     println!("  API document  {base}/openapi.json");
     println!("  metrics       {base}/metrics");
+    println!("Operator token (send it as `Authorization: Bearer <token>`): {token}");
+    println!("  curl -H 'Authorization: Bearer {token}' {base}/api/v1/devices");
     println!("Press Ctrl-C to stop.");
     println!();
 

@@ -9,6 +9,7 @@
 //! - [`ingest`]: the MQTT consumer and one adapter per network-server format -> `Uplink`;
 //! - [`pipeline`]: decode stage and batch writer, joined by bounded channels;
 //! - [`store`]: PostgreSQL/TimescaleDB access and migrations;
+//! - [`onboarding`]: operators' bulk import of devices from CSV (checked whole, applied atomically);
 //! - [`api`]: the axum HTTP API and its OpenAPI document;
 //! - [`app`]: wiring and ordered shutdown;
 //! - [`simulate`]: realistic ChirpStack uplinks for demos, tests and the bench;
@@ -25,6 +26,7 @@ pub mod custody;
 pub mod demo;
 pub mod ingest;
 pub mod lorawan;
+pub mod onboarding;
 pub mod pipeline;
 pub mod simulate;
 pub mod store;

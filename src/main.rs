@@ -83,6 +83,9 @@ enum Command {
     /// The device registry.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// API bearer tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// List the device models roc42 decodes (built-in and added), or add one.
     Models(ModelsArgs),
     /// Decode one frame and print its readings as JSON lines (metric, value, unit, time),
@@ -127,6 +130,26 @@ enum ModelsCommand {
 }
 
 #[derive(Subcommand)]
+enum TokensCommand {
+    /// Create a token and print it: it is shown this once (only its hash is stored).
+    Create {
+        /// `operator` (everything), `analyst` (read everything) or `commune` (read its own).
+        #[arg(long)]
+        role: store::token::Role,
+        /// INSEE code of the commune; required for (and only for) `--role commune`.
+        #[arg(long)]
+        commune: Option<String>,
+        /// Who or what holds the token.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List tokens as JSON lines (never the token, never its hash).
+    List,
+    /// Revoke a token: it stops working within 10 s.
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
 enum DevicesCommand {
     /// Register a device, or update it.
     Add {
@@ -147,6 +170,14 @@ enum DevicesCommand {
     },
     /// List registered devices.
     List,
+    /// Register or update devices from a CSV file: columns dev_eui, name, model, commune
+    /// (INSEE code), site, service, latitude, longitude, and optionally app_s_key (see
+    /// deploy/samples/devices.csv). The whole file is checked first and every bad line
+    /// reported; nothing is written unless all lines are good, then all in one transaction.
+    Import {
+        /// The CSV file (`,`-separated, or `;`-separated with decimal commas).
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -246,12 +277,41 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&d)?);
             Ok(())
         }
+        Command::Devices(DevicesCommand::Import { file }) => import_devices(&cfg, &file).await,
+        Command::Tokens(TokensCommand::Create { role, commune, label }) => {
+            use store::token::Role;
+            match (role, &commune) {
+                (Role::Commune, None) => anyhow::bail!("--role commune needs --commune <INSEE code>"),
+                (Role::Operator | Role::Analyst, Some(_)) => anyhow::bail!("--commune is only for --role commune"),
+                _ => {}
+            }
+            let pool = app::database(&cfg).await?;
+            let t = store::token::create(&pool, role, commune.as_deref(), &label).await.context("create token")?;
+            println!("token id {}: {}", t.id, t.token);
+            eprintln!("This is the only time the token is shown; store it now.");
+            Ok(())
+        }
+        Command::Tokens(TokensCommand::List) => {
+            let pool = app::database(&cfg).await?;
+            for t in store::token::list(&pool).await? {
+                println!("{}", serde_json::to_string(&t)?);
+            }
+            Ok(())
+        }
+        Command::Tokens(TokensCommand::Revoke { id }) => {
+            let pool = app::database(&cfg).await?;
+            if !store::token::revoke(&pool, id).await? {
+                anyhow::bail!("no unrevoked token {id}");
+            }
+            println!("revoked token {id} (it stops working within 10 s)");
+            Ok(())
+        }
         Command::Devices(DevicesCommand::List) => {
             let pool = app::database(&cfg).await?;
             let filter = store::device::DeviceFilter::default();
             let mut offset = 0;
             loop {
-                let page = store::device::list(&pool, &filter, 1000, offset).await?;
+                let page = store::device::list(&pool, None, &filter, 1000, offset).await?;
                 for d in &page {
                     println!("{}", serde_json::to_string(d)?);
                 }
@@ -340,6 +400,36 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `roc42 devices import`: check the whole file, print every bad line, or write it all
+/// with a progress bar.
+async fn import_devices(cfg: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    use roc42::onboarding::{self, ImportError};
+    let sealer = roc42::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?;
+    let input = std::fs::File::open(file).with_context(|| format!("open {}", file.display()))?;
+    let pool = app::database(cfg).await?;
+    let known = onboarding::Known::load(&pool, sealer.is_some()).await.context("load communes, services and models")?;
+    let rows = match onboarding::parse(input, &known) {
+        Ok(rows) => rows,
+        Err(ImportError::Invalid(errors)) => {
+            for e in &errors {
+                eprintln!("{}:{e}", file.display());
+            }
+            anyhow::bail!("{} bad line(s) in {}; nothing was imported", errors.len(), file.display());
+        }
+        Err(e) => return Err(e).with_context(|| format!("read {}", file.display())),
+    };
+    let bar = indicatif::ProgressBar::new(rows.len() as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} devices {elapsed}") {
+        bar.set_style(style);
+    }
+    let summary = onboarding::apply(&pool, &rows, sealer.as_ref(), |n| bar.set_position(n as u64)).await;
+    bar.finish();
+    let summary = summary.context("import devices")?;
+    println!("{}", serde_json::to_string(&summary)?);
+    pool.close().await;
+    Ok(())
 }
 
 /// Reads a manifest and, if it names a JS codec, the codec file beside it.

@@ -67,6 +67,7 @@ async fn devices_readings_and_errors() {
         metrics: roc42::telemetry::metrics().clone(),
         webhooks: Default::default(),
     });
+    let router = crate::support::with_token(router, &crate::support::operator_token(&db.pool).await);
 
     let (s, v) = get(&router, "/api/v1/devices").await;
     assert_eq!(s, StatusCode::OK);
@@ -127,6 +128,7 @@ async fn service_routes_and_openapi() {
         metrics: roc42::telemetry::metrics().clone(),
         webhooks: Default::default(),
     });
+    let router = crate::support::with_token(router, &crate::support::operator_token(&db.pool).await);
     let (s, v) = get(&router, "/health").await;
     assert_eq!((s, v["status"].as_str(), v["database"].as_str()), (StatusCode::OK, Some("ok"), Some("ok")));
     let (s, v) = get(&router, "/api/v1/models").await;

@@ -84,7 +84,7 @@ async fn every_event_kind_in_both_marshalings_is_stored() {
     assert_eq!(kinds, ["ack", "join", "location", "log", "status", "status", "txack"]);
 
     // Operators see the codec error through the API.
-    let http = reqwest::Client::new();
+    let http = support::client(&support::operator_token(&db.pool).await);
     let logs: Value = http
         .get(app.url(&format!("/api/v1/ingest/events?kind=log&level=error&dev_eui={EUI}")))
         .send()

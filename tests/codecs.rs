@@ -157,13 +157,14 @@ async fn js_codecs_decode_and_bad_ones_are_contained_while_others_flow() {
     assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
 
     // The catalogue lists the added models with their decoder kind.
-    let list: Value = reqwest::get(app.url("/api/v1/models")).await.unwrap().json().await.unwrap();
+    let http = support::client(&support::operator_token(&db.pool).await);
+    let list: Value = http.get(app.url("/api/v1/models")).send().await.unwrap().json().await.unwrap();
     let example = list.as_array().unwrap().iter().find(|m| m["id"] == "example-co2").unwrap();
     assert_eq!((example["decoder"].as_str(), example["builtin"].as_bool()), (Some("js"), Some(false)));
     assert_eq!(example["metrics"].as_array().unwrap().len(), 4);
-    let one: Value = reqwest::get(app.url("/api/v1/models/elsys-ers-co2")).await.unwrap().json().await.unwrap();
+    let one: Value = http.get(app.url("/api/v1/models/elsys-ers-co2")).send().await.unwrap().json().await.unwrap();
     assert_eq!((one["decoder"].as_str(), one["builtin"].as_bool()), (Some("native"), Some(true)));
-    assert_eq!(reqwest::get(app.url("/api/v1/models/nope")).await.unwrap().status(), 404);
+    assert_eq!(http.get(app.url("/api/v1/models/nope")).send().await.unwrap().status(), 404);
 
     publisher.close().await;
     app.shutdown().await;

@@ -11,6 +11,7 @@ use crate::support::{self, TestDb};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_serves_simulated_readings_and_stops_cleanly() {
     let db = TestDb::new().await;
+    let http = support::client(&support::operator_token(&db.pool).await);
     let http_port = support::free_port();
     let broker_port = support::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_roc42"))
@@ -29,8 +30,9 @@ async fn the_demo_serves_simulated_readings_and_stops_cleanly() {
     // Every simulated device gets readings: 2 hours of history, 8 per device, then live.
     let devices: Value = support::eventually("the demo's devices with readings", Duration::from_secs(30), || {
         let url = format!("{base}/api/v1/devices");
+        let http = http.clone();
         async move {
-            let v: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            let v: Value = http.get(&url).send().await.ok()?.json().await.ok()?;
             let all_seen = v["devices"].as_array()?.iter().all(|d| d["last_seen_at"].is_string());
             (v["total"] == 8 && all_seen).then_some(v)
         }
@@ -39,8 +41,9 @@ async fn the_demo_serves_simulated_readings_and_stops_cleanly() {
     let first = devices["devices"][0]["dev_eui"].as_str().unwrap().to_owned();
     let readings: Value = support::eventually("a device's history", Duration::from_secs(30), || {
         let url = format!("{base}/api/v1/devices/{first}/readings?metric=air.co2");
+        let http = http.clone();
         async move {
-            let v: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            let v: Value = http.get(&url).send().await.ok()?.json().await.ok()?;
             (v["readings"].as_array()?.len() >= 8).then_some(v)
         }
     })

@@ -30,7 +30,7 @@ async fn uplinks_from_the_broker_appear_as_readings_through_the_api() {
         let ev = support::publish_uplink(&publisher, &root, d, t, &mut rng).await;
         events.push((d.dev_eui, d.model, ev));
     }
-    let http = reqwest::Client::new();
+    let http = support::client(&support::operator_token(&db.pool).await);
     for (eui, model, ev) in &events {
         let url = app.url(&format!(
             "/api/v1/devices/{eui}/readings?from={}",
@@ -139,7 +139,8 @@ async fn malformed_and_unknown_messages_are_kept_acked_and_do_not_stop_the_consu
     assert!(failed.2.as_deref().unwrap().contains("too short"));
 
     // Operators see the rejected messages through the API.
-    let rejected: Value = reqwest::get(app.url("/api/v1/ingest/rejected")).await.unwrap().json().await.unwrap();
+    let http = support::client(&support::operator_token(&db.pool).await);
+    let rejected: Value = http.get(app.url("/api/v1/ingest/rejected")).send().await.unwrap().json().await.unwrap();
     assert_eq!(rejected.as_array().unwrap().len(), 2);
     assert!(rejected[0]["payload_hex"].as_str().is_some());
 

@@ -8,10 +8,12 @@
 mod adapters;
 mod api;
 mod appskey;
+mod auth;
 mod chirpstack;
 mod codecs;
 mod demo;
 mod ingest;
+mod onboarding;
 mod restart;
 mod support;
 mod tls;

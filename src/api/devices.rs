@@ -7,6 +7,7 @@ use roc42_decoders::Metric;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::lorawan::DevEui;
@@ -36,15 +37,20 @@ pub struct DeviceList {
 /// Registered devices, by DevEUI.
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices", params(ListQuery),
     responses((status = 200, body = DeviceList), (status = 400, body = ErrorBody)))]
-pub async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<DeviceList>, ApiError> {
+pub async fn list(
+    principal: Principal,
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<DeviceList>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
     }
     let offset = q.offset.unwrap_or(0).max(0);
     let filter = DeviceFilter { commune: q.commune, model: q.model };
-    let devices = device::list(&s.pool, &filter, limit, offset).await?;
-    let total = device::count(&s.pool, &filter).await?;
+    let scope = principal.commune();
+    let devices = device::list(&s.pool, scope, &filter, limit, offset).await?;
+    let total = device::count(&s.pool, scope, &filter).await?;
     Ok(Json(DeviceList { devices, total }))
 }
 
@@ -78,18 +84,23 @@ fn parse_eui(s: &str) -> Result<DevEui, ApiError> {
     s.parse().map_err(|e: crate::lorawan::InvalidDevEui| ApiError::BadRequest(e.to_string()))
 }
 
-async fn find(s: &AppState, dev_eui: &str) -> Result<Device, ApiError> {
+/// The device if the principal may see it; one it may not answers like a missing one.
+async fn find(s: &AppState, principal: &Principal, dev_eui: &str) -> Result<Device, ApiError> {
     let eui = parse_eui(dev_eui)?;
-    device::get(&s.pool, eui).await?.ok_or_else(|| ApiError::NotFound(format!("no device {eui}")))
+    device::get(&s.pool, principal.commune(), eui).await?.ok_or_else(|| ApiError::NotFound(format!("no device {eui}")))
 }
 
 /// One device.
 #[utoipa::path(get, path = "/api/v1/devices/{dev_eui}", tag = "devices",
     params(("dev_eui" = String, Path, description = "16 hex digits")),
     responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, Path(dev_eui): Path<String>) -> Result<Json<DeviceDetail>, ApiError> {
-    let device = find(&s, &dev_eui).await?;
-    let latest = reading::latest(&s.pool, device.id, Utc::now() - Duration::days(30)).await?;
+pub async fn get(
+    principal: Principal,
+    State(s): State<AppState>,
+    Path(dev_eui): Path<String>,
+) -> Result<Json<DeviceDetail>, ApiError> {
+    let device = find(&s, &principal, &dev_eui).await?;
+    let latest = reading::latest(&s.pool, principal.commune(), device.id, Utc::now() - Duration::days(30)).await?;
     Ok(Json(DeviceDetail { device, latest: latest.into_iter().map(Into::into).collect() }))
 }
 
@@ -119,6 +130,7 @@ pub struct ReadingList {
     params(("dev_eui" = String, Path, description = "16 hex digits"), ReadingsQuery),
     responses((status = 200, body = ReadingList), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn readings(
+    principal: Principal,
     State(s): State<AppState>,
     Path(dev_eui): Path<String>,
     Query(q): Query<ReadingsQuery>,
@@ -137,7 +149,7 @@ pub async fn readings(
     if from >= to {
         return Err(ApiError::BadRequest("from must be before to".into()));
     }
-    let device = find(&s, &dev_eui).await?;
-    let rows = reading::list(&s.pool, device.id, q.metric.as_deref(), from, to, limit).await?;
+    let device = find(&s, &principal, &dev_eui).await?;
+    let rows = reading::list(&s.pool, principal.commune(), device.id, q.metric.as_deref(), from, to, limit).await?;
     Ok(Json(ReadingList { dev_eui: device.dev_eui, from, to, readings: rows.into_iter().map(Into::into).collect() }))
 }

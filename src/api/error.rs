@@ -1,7 +1,7 @@
 //! The one error type of the API: every failure answers the same JSON shape
 //! `{"error": {"code", "message"}}`, and internal details stay in the logs.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -21,6 +21,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     TooLarge(String),
+    /// Too many failed authentications from this client: retry after this many seconds.
+    #[error("too many failed authentications; retry in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
     /// Ingest cannot take the message now (not running, or not committed in time).
     #[error("{0}")]
     IngestUnavailable(String),
@@ -39,7 +42,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `not_found`, `bad_request`, `unauthorized`,
-    /// `forbidden`, `too_large`, `unavailable`, `internal`.
+    /// `forbidden`, `too_large`, `rate_limited`, `unavailable`, `internal`.
     pub code: &'static str,
     /// A message for people.
     pub message: String,
@@ -63,6 +66,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::IngestUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Unavailable(e) => {
                 tracing::warn!(error = %e, "API request failed: database unavailable.");
@@ -73,6 +77,17 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        (status, Json(ErrorBody { error: ErrorDetail { code, message: self.to_string() } })).into_response()
+        let mut resp =
+            (status, Json(ErrorBody { error: ErrorDetail { code, message: self.to_string() } })).into_response();
+        match &self {
+            ApiError::Unauthorized(_) => {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after_s } => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+            }
+            _ => {}
+        }
+        resp
     }
 }

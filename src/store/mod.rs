@@ -4,10 +4,12 @@
 
 pub mod batch;
 pub mod device;
+pub mod domain;
 pub mod event;
 pub mod model;
 pub mod reading;
 pub mod rejected;
+pub mod token;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -47,7 +49,8 @@ pub async fn connect(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context(
         "apply migrations (is the timescaledb extension installed and preloaded? see deploy/local/services.sh)",
-    )
+    )?;
+    domain::sync_service_models(pool).await.context("add the built-in models to the catalogue's services")
 }
 
 /// Whether a database error may go away by itself (retry) rather than being about the

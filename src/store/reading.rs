@@ -14,9 +14,11 @@ pub struct ReadingPoint {
     pub value: f64,
 }
 
-/// Readings of one device in `[from, to)`, oldest first, optionally of one metric.
+/// Readings of one device in `[from, to)`, oldest first, optionally of one metric; none
+/// if the device is not in `scope` (a commune's INSEE code; `None`: any commune).
 pub async fn list(
     pool: &PgPool,
+    scope: Option<&str>,
     device_id: i64,
     metric: Option<&str>,
     from: DateTime<Utc>,
@@ -25,6 +27,7 @@ pub async fn list(
 ) -> Result<Vec<ReadingPoint>, sqlx::Error> {
     const Q: &str = "SELECT time, metric, value FROM reading
         WHERE device_id = $1 AND ($2::text IS NULL OR metric = $2) AND time >= $3 AND time < $4
+            AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM device d WHERE d.id = $1 AND d.commune = $6))
         ORDER BY time, metric LIMIT $5";
     sqlx::query_as::<_, ReadingPoint>(Q)
         .bind(device_id)
@@ -32,15 +35,24 @@ pub async fn list(
         .bind(from)
         .bind(to)
         .bind(limit)
+        .bind(scope)
         .fetch_all(pool)
         .await
 }
 
-/// The latest reading of each metric of a device, within `since`.
-pub async fn latest(pool: &PgPool, device_id: i64, since: DateTime<Utc>) -> Result<Vec<ReadingPoint>, sqlx::Error> {
+/// The latest reading of each metric of a device, within `since`; none if the device is
+/// not in `scope` (see [`list`]).
+pub async fn latest(
+    pool: &PgPool,
+    scope: Option<&str>,
+    device_id: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<ReadingPoint>, sqlx::Error> {
     const Q: &str = "SELECT DISTINCT ON (metric) time, metric, value FROM reading
-        WHERE device_id = $1 AND time >= $2 ORDER BY metric, time DESC";
-    sqlx::query_as::<_, ReadingPoint>(Q).bind(device_id).bind(since).fetch_all(pool).await
+        WHERE device_id = $1 AND time >= $2
+            AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM device d WHERE d.id = $1 AND d.commune = $3))
+        ORDER BY metric, time DESC";
+    sqlx::query_as::<_, ReadingPoint>(Q).bind(device_id).bind(since).bind(scope).fetch_all(pool).await
 }
 
 /// Counts readings of a device (tests, bench).

@@ -175,3 +175,33 @@ pub fn metric(name: &str, label: &str) -> f64 {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
+
+/// A new API token of `role` (`commune`: its INSEE code, for the commune role).
+pub async fn token(pool: &PgPool, role: roc42::store::token::Role, commune: Option<&str>) -> String {
+    roc42::store::token::create(pool, role, commune, "test").await.expect("create token").token
+}
+
+/// A new operator token: every route.
+pub async fn operator_token(pool: &PgPool) -> String {
+    token(pool, roc42::store::token::Role::Operator, None).await
+}
+
+/// An HTTP client that sends `Authorization: Bearer <token>` on every request.
+pub fn client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("token header");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder().default_headers(headers).build().expect("HTTP client")
+}
+
+/// `router` with `Authorization: Bearer <token>` added to every request (for `oneshot`).
+pub fn with_token(router: axum::Router, token: &str) -> axum::Router {
+    let value = axum::http::HeaderValue::from_str(&format!("Bearer {token}")).expect("token header");
+    router.layer(axum::middleware::map_request(move |mut req: axum::extract::Request| {
+        let value = value.clone();
+        async move {
+            req.headers_mut().insert(axum::http::header::AUTHORIZATION, value);
+            req
+        }
+    }))
+}
