@@ -255,17 +255,7 @@ struct RxInfo {
     snr: Option<f64>,
     #[serde(default, deserialize_with = "lenient::u64_opt")]
     channel: Option<u64>,
-    location: Option<Location>,
-}
-
-#[derive(Deserialize)]
-struct Location {
-    #[serde(default, deserialize_with = "lenient::f64_opt")]
-    latitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient::f64_opt")]
-    longitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient::f64_opt")]
-    altitude: Option<f64>,
+    location: Option<lenient::Location>,
 }
 
 #[derive(Deserialize)]
@@ -314,9 +304,7 @@ pub fn parse_uplink(payload: &[u8]) -> Result<Uplink, ParseError> {
             rssi: r.rssi.map(|v| v.round() as i32),
             snr: r.snr,
             channel: r.channel.and_then(|c| u32::try_from(c).ok()),
-            location: r
-                .location
-                .and_then(|l| Some(GeoPoint { latitude: l.latitude?, longitude: l.longitude?, altitude: l.altitude })),
+            location: r.location.and_then(lenient::Location::point),
         })
         .collect();
     let lora = ev.tx_info.as_ref().and_then(|t| t.modulation.as_ref()).and_then(|m| m.lora.as_ref());

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Deserializer};
 
+use super::GeoPoint;
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum NumOrStr {
@@ -51,6 +53,24 @@ pub fn f64_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
     match v {
         Some(f) if f.is_finite() => Ok(Some(f)),
         _ => Err(serde::de::Error::custom("not a finite number")),
+    }
+}
+
+/// A gateway location as the JSON adapters get it: coordinates as numbers or strings.
+#[derive(Debug, Deserialize)]
+pub struct Location {
+    #[serde(default, deserialize_with = "f64_opt")]
+    pub latitude: Option<f64>,
+    #[serde(default, deserialize_with = "f64_opt")]
+    pub longitude: Option<f64>,
+    #[serde(default, deserialize_with = "f64_opt")]
+    pub altitude: Option<f64>,
+}
+
+impl Location {
+    /// The point, when both coordinates are there.
+    pub fn point(self) -> Option<GeoPoint> {
+        Some(GeoPoint { latitude: self.latitude?, longitude: self.longitude?, altitude: self.altitude })
     }
 }
 

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::chirpstack::fallback_dedup_key;
 use super::lenient;
-use super::{GeoPoint, LnsEvent, ParseError, Parsed, RxGateway, TxParams, Uplink};
+use super::{LnsEvent, ParseError, Parsed, RxGateway, TxParams, Uplink};
 use crate::lorawan::DevEui;
 
 /// The HTTP route TTS webhooks post to (the "uplink message" path; a join-accept path
@@ -136,7 +136,7 @@ struct RxMetadata {
     snr: Option<f64>,
     #[serde(default, deserialize_with = "lenient::u64_opt")]
     channel_index: Option<u64>,
-    location: Option<Location>,
+    location: Option<lenient::Location>,
 }
 
 #[derive(Default, Deserialize)]
@@ -144,16 +144,6 @@ struct GatewayIds {
     #[serde(default)]
     gateway_id: String,
     eui: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Location {
-    #[serde(default, deserialize_with = "lenient::f64_opt")]
-    latitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient::f64_opt")]
-    longitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient::f64_opt")]
-    altitude: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -232,9 +222,7 @@ fn uplink(msg: Message) -> Result<Uplink, ParseError> {
             rssi: r.rssi.or(r.channel_rssi).map(|v| v.round() as i32),
             snr: r.snr,
             channel: r.channel_index.and_then(|c| u32::try_from(c).ok()),
-            location: r
-                .location
-                .and_then(|l| Some(GeoPoint { latitude: l.latitude?, longitude: l.longitude?, altitude: l.altitude })),
+            location: r.location.and_then(lenient::Location::point),
         })
         .collect();
     let tx = up.settings.as_ref().map(|s| {

@@ -225,12 +225,12 @@ pub fn decode(
         out.outcome = Outcome::MacOnly;
         return Decoded::Done(out);
     }
-    // The bytes to decode: the FRMPayload, decrypted first when the network server
-    // forwarded it encrypted and roc42 holds the device's AppSKey. The uplink keeps the
-    // frame as received.
-    let mut decrypted = false;
-    let plain = if out.uplink.encrypted {
-        match &device.app_s_key {
+    // The FRMPayload decrypted, when the network server forwarded it encrypted and roc42
+    // holds the device's AppSKey; else the frame is decoded as received (and the uplink
+    // keeps it as received either way).
+    let decrypted = if out.uplink.encrypted {
+        let key = match &device.app_s_key {
+            KeyState::Held(key) => key,
             KeyState::None => {
                 out.outcome = Outcome::Encrypted;
                 out.error = Some("FRMPayload is encrypted and roc42 holds no AppSKey for this device".into());
@@ -241,23 +241,18 @@ pub fn decode(
                 out.error = Some(format!("FRMPayload is encrypted and the device's AppSKey is unusable: {why}"));
                 return Decoded::Done(out);
             }
-            KeyState::Held(key) => {
-                let u = &out.uplink;
-                match lorawan::decrypt_uplink(key, u.dev_addr.as_deref(), u.f_cnt, u.f_port, &u.payload) {
-                    Ok(p) => {
-                        decrypted = true;
-                        p
-                    }
-                    Err(e) => {
-                        out.outcome = Outcome::DecodeFailed;
-                        out.error = Some(format!("cannot decrypt the FRMPayload: {e}"));
-                        return Decoded::Done(out);
-                    }
-                }
+        };
+        let u = &out.uplink;
+        match lorawan::decrypt_uplink(key, u.dev_addr.as_deref(), u.f_cnt, u.f_port, &u.payload) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                out.outcome = Outcome::DecodeFailed;
+                out.error = Some(format!("cannot decrypt the FRMPayload: {e}"));
+                return Decoded::Done(out);
             }
         }
     } else {
-        out.uplink.payload.clone()
+        None
     };
     let Some(info) = model else {
         out.outcome = Outcome::UnknownModel;
@@ -265,10 +260,16 @@ pub fn decode(
         return Decoded::Done(out);
     };
     match &info.decoder {
-        Decoder::Js(codec) => Decoded::Js(out, Arc::clone(codec), plain, decrypted),
+        Decoder::Js(codec) => {
+            let was_decrypted = decrypted.is_some();
+            let bytes = decrypted.unwrap_or_else(|| out.uplink.payload.clone());
+            Decoded::Js(out, Arc::clone(codec), bytes, was_decrypted)
+        }
         Decoder::Native(_) => {
-            let result = roc42_decoders::decode_with(info, out.uplink.f_port, &plain);
-            finish(&mut out, result, decrypted);
+            // Native decoders read the payload in place: no copy on the hot path.
+            let bytes = decrypted.as_deref().unwrap_or(&out.uplink.payload);
+            let result = roc42_decoders::decode_with(info, out.uplink.f_port, bytes);
+            finish(&mut out, result, decrypted.is_some());
             Decoded::Done(out)
         }
     }
