@@ -16,6 +16,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::mqtt::Consumer;
 use crate::ingest::Inbound;
+use crate::pipeline::reprocess::{self, Reprocessor};
 use crate::pipeline::Pipeline;
 use crate::{store, telemetry};
 
@@ -32,6 +33,7 @@ pub struct Ingest {
     abort: CancellationToken,
     consumer: JoinHandle<()>,
     pipeline: Pipeline,
+    sweep: JoinHandle<()>,
     inbound: mpsc::WeakSender<Inbound>,
 }
 
@@ -44,11 +46,15 @@ impl Ingest {
         let inbound = tx.downgrade();
         let abort = CancellationToken::new();
         let sealer = crate::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?;
+        let reprocessor = Reprocessor::new(pool.clone(), sealer.clone(), cfg.codecs.js_limits());
         let pipeline = Pipeline::start(&cfg.pipeline, &cfg.codecs, sealer, pool, rx, abort.clone()).await?;
         let consumer = Consumer::new(&cfg.mqtt)?;
         let stop = CancellationToken::new();
         let consumer = tokio::spawn(consumer.run(tx, stop.clone(), pipeline.drained.clone()));
-        Ok(Self { stop, abort, consumer, pipeline, inbound })
+        // Uplinks stored as unknown_device while the decode stage's cache still said
+        // unknown, or before their device was imported, are decoded once it is registered.
+        let sweep = tokio::spawn(reprocess::sweep(reprocessor, cfg.pipeline.device_cache_ttl(), stop.clone()));
+        Ok(Self { stop, abort, consumer, pipeline, sweep, inbound })
     }
 
     /// The pipeline's inbound channel, for the webhooks. Weak: once the MQTT consumer
@@ -69,6 +75,7 @@ impl Ingest {
         });
         self.pipeline.join().await;
         let _ = self.consumer.await;
+        let _ = self.sweep.await;
         timer.abort();
     }
 }
@@ -81,16 +88,23 @@ pub struct Http {
 }
 
 impl Http {
-    /// The API with the webhook routes disabled.
-    pub async fn start(addr: SocketAddr, pool: PgPool) -> anyhow::Result<Self> {
-        Self::start_with(addr, pool, Webhooks::default()).await
+    /// The API on `cfg.http.addr` with the webhook routes disabled.
+    pub async fn start(cfg: &Config, pool: PgPool) -> anyhow::Result<Self> {
+        Self::start_with(cfg, pool, Webhooks::default()).await
     }
 
-    /// The API with `webhooks` (see [`Webhooks::new`]).
-    pub async fn start_with(addr: SocketAddr, pool: PgPool, webhooks: Webhooks) -> anyhow::Result<Self> {
+    /// The API on `cfg.http.addr` with `webhooks` (see [`Webhooks::new`]), the master key
+    /// and codec limits of `cfg`.
+    pub async fn start_with(cfg: &Config, pool: PgPool, webhooks: Webhooks) -> anyhow::Result<Self> {
+        let addr = cfg.http.addr;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen on {addr}"))?;
         let addr = listener.local_addr()?;
-        let state = AppState { pool, metrics: telemetry::metrics().clone(), webhooks };
+        let state = AppState {
+            webhooks,
+            sealer: crate::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?,
+            js_limits: cfg.codecs.js_limits(),
+            ..AppState::new(pool)
+        };
         let stop = CancellationToken::new();
         let s = stop.clone();
         let task = tokio::spawn(api::serve(listener, api::router(state), async move { s.cancelled().await }));
@@ -109,7 +123,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let pool = database(&cfg).await?;
     let ingest = Ingest::start(&cfg, pool.clone()).await?;
     let webhooks = Webhooks::new(&cfg.webhooks, Some(ingest.inbound()));
-    let http = Http::start_with(cfg.http.addr, pool.clone(), webhooks).await?;
+    let http = Http::start_with(&cfg, pool.clone(), webhooks).await?;
     shutdown_signal().await;
     info!("Shutting down.");
     ingest.shutdown().await;

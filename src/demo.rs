@@ -45,7 +45,7 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
     let mut fleet = simulate::fleet(opts.devices, 42);
     simulate::register(&pool, &fleet).await?;
     let ingest = Ingest::start(&cfg, pool.clone()).await?;
-    let http = Http::start(cfg.http.addr, pool.clone()).await?;
+    let http = Http::start(&cfg, pool.clone()).await?;
     // The API wants a token: the demo makes an operator one for whoever runs it.
     let token = crate::store::token::create(&pool, crate::store::token::Role::Operator, None, "demo").await?.token;
 

@@ -86,6 +86,27 @@ enum Command {
     /// API bearer tokens: create (shown once), list, revoke.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Decode stored uplinks again from their raw frames, with the devices and models as
+    /// they are now (after a decoder fix, a model change, or an AppSKey given late).
+    /// Idempotent: readings already stored take the new values.
+    Reprocess {
+        /// Only the uplinks of devices of this model.
+        #[arg(long)]
+        model: Option<String>,
+        /// Only the uplinks of this device (repeatable).
+        #[arg(long)]
+        dev_eui: Vec<DevEui>,
+        /// Network time range start, RFC 3339, inclusive.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Range end, RFC 3339, exclusive.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Only uplinks kept with this outcome (`decode_failed`, `unknown_device`,
+        /// `unknown_model`, `encrypted`, `decoded`).
+        #[arg(long)]
+        outcome: Option<String>,
+    },
     /// List the device models roc42 decodes (built-in and added), or add one.
     Models(ModelsArgs),
     /// Decode one frame and print its readings as JSON lines (metric, value, unit, time),
@@ -257,6 +278,40 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             demo::run(cfg, opts).await
         }
         Command::Bench(opts) => bench::run(cfg, opts).await,
+        Command::Reprocess { model, dev_eui, from, to, outcome } => {
+            let outcome = match outcome {
+                None => None,
+                Some(o) => Some(
+                    roc42::pipeline::Outcome::ALL
+                        .iter()
+                        .map(|x| x.as_str())
+                        .find(|x| *x == o)
+                        .with_context(|| format!("unknown outcome {o:?}"))?,
+                ),
+            };
+            let sel = store::uplink::Selection {
+                dev_euis: (!dev_eui.is_empty()).then(|| dev_eui.iter().map(|e| e.to_string()).collect()),
+                model,
+                from: from.map(|t| t.with_timezone(&chrono::Utc)),
+                to: to.map(|t| t.with_timezone(&chrono::Utc)),
+                outcome,
+            };
+            let sealer = roc42::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?;
+            let pool = app::database(&cfg).await?;
+            let r = roc42::pipeline::reprocess::Reprocessor::new(pool.clone(), sealer, cfg.codecs.js_limits());
+            let total = r.count(&sel).await.context("count the uplinks")?;
+            let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} uplinks {elapsed} (eta {eta})")
+            {
+                bar.set_style(style);
+            }
+            let summary = r.run(&sel, |n| bar.set_position(n)).await;
+            bar.finish();
+            println!("{}", serde_json::to_string(&summary.context("reprocess")?)?);
+            pool.close().await;
+            Ok(())
+        }
         Command::Devices(DevicesCommand::Add { dev_eui, name, model, commune, app_s_key }) => {
             let sealer = roc42::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?;
             let sealed = match (&app_s_key, &sealer) {
@@ -424,7 +479,7 @@ async fn import_devices(cfg: &Config, file: &std::path::Path) -> anyhow::Result<
     if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} devices {elapsed}") {
         bar.set_style(style);
     }
-    let summary = onboarding::apply(&pool, &rows, sealer.as_ref(), |n| bar.set_position(n as u64)).await;
+    let summary = onboarding::apply(&pool, &rows, sealer.as_ref(), false, |n| bar.set_position(n as u64)).await;
     bar.finish();
     let summary = summary.context("import devices")?;
     println!("{}", serde_json::to_string(&summary)?);

@@ -179,85 +179,151 @@ pub fn parse(input: impl Read, known: &Known) -> Result<Vec<DeviceRow>, ImportEr
             });
             continue;
         }
-        let mut line_errors = Vec::new();
-        let mut bad = |column: &str, reason: String| {
-            line_errors.push(LineError { line, column: Some(column.into()), reason });
-        };
         let field = |c: &str| index.get(c).and_then(|&i| record.get(i)).unwrap_or("");
-
-        let dev_eui = match field("dev_eui").parse::<DevEui>() {
-            Ok(eui) => {
-                if let Some(first) = seen.get(&eui) {
-                    bad("dev_eui", format!("DevEUI {eui} is also on line {first}"));
-                } else {
-                    seen.insert(eui, line);
-                }
-                Some(eui)
+        let before = errors.len();
+        if let Ok(eui) = field("dev_eui").parse::<DevEui>() {
+            if let Some(first) = seen.get(&eui) {
+                errors.push(LineError {
+                    line,
+                    column: Some("dev_eui".into()),
+                    reason: format!("DevEUI {eui} is also on line {first}"),
+                });
+            } else {
+                seen.insert(eui, line);
             }
-            Err(e) => {
-                bad("dev_eui", e.to_string());
-                None
-            }
-        };
-        let name = field("name");
-        if name.is_empty() {
-            bad("name", "empty".into());
         }
-        let model = field("model");
-        if !known.models.contains(model) {
-            bad("model", format!("unknown model {model:?}; `roc42 models` lists them"));
-        }
-        let commune = field("commune");
-        if !known.communes.contains(commune) {
-            bad("commune", format!("unknown commune {commune:?} (INSEE code)"));
-        }
-        let site = field("site");
-        if site.is_empty() {
-            bad("site", "empty".into());
-        }
-        let service = field("service");
-        if !known.services.contains(service) {
-            bad("service", format!("unknown service {service:?}; GET /api/v1/services lists them"));
-        }
-        let latitude = coordinate(field("latitude"), 90.0, semicolons).map_err(|r| bad("latitude", r)).ok();
-        let longitude = coordinate(field("longitude"), 180.0, semicolons).map_err(|r| bad("longitude", r)).ok();
-        let app_s_key = match field("app_s_key") {
-            "" => None,
-            k => match k.parse::<AppSKey>() {
-                Ok(_) if !known.master_key => {
-                    bad(
-                        "app_s_key",
-                        "no master key is configured (ROC42_MASTER_KEY): AppSKeys cannot be stored".into(),
-                    );
-                    None
-                }
-                Ok(key) => Some(key),
-                Err(e) => {
-                    bad("app_s_key", e.to_string());
-                    None
-                }
-            },
-        };
-        match (dev_eui, latitude, longitude) {
-            (Some(dev_eui), Some(latitude), Some(longitude)) if line_errors.is_empty() => rows.push(DeviceRow {
-                line,
-                dev_eui,
-                name: name.to_owned(),
-                model: model.to_owned(),
-                commune: commune.to_owned(),
-                site: site.to_owned(),
-                service: service.to_owned(),
-                latitude,
-                longitude,
-                app_s_key,
-            }),
-            _ => errors.append(&mut line_errors),
+        let row = check(line, field, known, semicolons, &mut errors);
+        if let (Some(row), true) = (row, errors.len() == before) {
+            rows.push(row);
         }
     }
     if errors.is_empty() {
         Ok(rows)
     } else {
         Err(ImportError::Invalid(errors))
+    }
+}
+
+/// Checks the fields of one device (`field(column)`: its text, empty when absent); the
+/// errors found are appended to `errors`, in column order. `decimal_comma`: coordinates
+/// may use a decimal comma.
+fn check<'a>(
+    line: u64,
+    field: impl Fn(&str) -> &'a str,
+    known: &Known,
+    decimal_comma: bool,
+    errors: &mut Vec<LineError>,
+) -> Option<DeviceRow> {
+    let before = errors.len();
+    let mut bad = |column: &str, reason: String| {
+        errors.push(LineError { line, column: Some(column.into()), reason });
+    };
+    let dev_eui = field("dev_eui").parse::<DevEui>().map_err(|e| bad("dev_eui", e.to_string())).ok();
+    let name = field("name");
+    if name.is_empty() {
+        bad("name", "empty".into());
+    }
+    let model = field("model");
+    if !known.models.contains(model) {
+        bad("model", format!("unknown model {model:?}; `roc42 models` lists them"));
+    }
+    let commune = field("commune");
+    if !known.communes.contains(commune) {
+        bad("commune", format!("unknown commune {commune:?} (INSEE code)"));
+    }
+    let site = field("site");
+    if site.is_empty() {
+        bad("site", "empty".into());
+    }
+    let service = field("service");
+    if !known.services.contains(service) {
+        bad("service", format!("unknown service {service:?}; GET /api/v1/services lists them"));
+    }
+    let latitude = coordinate(field("latitude"), 90.0, decimal_comma).map_err(|r| bad("latitude", r)).ok();
+    let longitude = coordinate(field("longitude"), 180.0, decimal_comma).map_err(|r| bad("longitude", r)).ok();
+    let app_s_key = match field("app_s_key") {
+        "" => None,
+        k => match k.parse::<AppSKey>() {
+            Ok(_) if !known.master_key => {
+                bad("app_s_key", "no master key is configured (ROC42_MASTER_KEY): AppSKeys cannot be stored".into());
+                None
+            }
+            Ok(key) => Some(key),
+            Err(e) => {
+                bad("app_s_key", e.to_string());
+                None
+            }
+        },
+    };
+    let ok = errors.len() == before;
+    match (dev_eui, latitude, longitude) {
+        (Some(dev_eui), Some(latitude), Some(longitude)) if ok => Some(DeviceRow {
+            line,
+            dev_eui,
+            name: name.to_owned(),
+            model: model.to_owned(),
+            commune: commune.to_owned(),
+            site: site.to_owned(),
+            service: service.to_owned(),
+            latitude,
+            longitude,
+            app_s_key,
+        }),
+        _ => None,
+    }
+}
+
+/// One device to register, as the API's create and claim routes take it (the columns of
+/// the CSV file).
+#[derive(Debug, Clone, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceInput {
+    /// 16 hex digits (separators allowed). Taken from the path when claiming.
+    #[serde(default)]
+    #[schema(example = "a81758fffe0312ab")]
+    pub dev_eui: String,
+    #[schema(example = "Classe CM1")]
+    pub name: String,
+    /// Model id (see `GET /api/v1/models`).
+    #[schema(example = "elsys-ers-co2")]
+    pub model: String,
+    /// INSEE code.
+    #[schema(example = "42218")]
+    pub commune: String,
+    /// Site name in the commune; created if new.
+    #[schema(example = "École Jules Ferry")]
+    pub site: String,
+    /// Service id of the catalogue.
+    #[schema(example = "air-quality-schools")]
+    pub service: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    /// AppSKey, 32 hex digits, when the network server forwards frames encrypted.
+    #[serde(default)]
+    pub app_s_key: Option<String>,
+}
+
+impl DeviceInput {
+    /// Checks the device as one line of a file would be (`line` 0).
+    pub fn check(&self, known: &Known) -> Result<DeviceRow, ImportError> {
+        let (lat, lon) = (self.latitude.to_string(), self.longitude.to_string());
+        let field = |c: &str| match c {
+            "dev_eui" => self.dev_eui.as_str(),
+            "name" => self.name.trim(),
+            "model" => self.model.trim(),
+            "commune" => self.commune.trim(),
+            "site" => self.site.trim(),
+            "service" => self.service.trim(),
+            "latitude" => lat.as_str(),
+            "longitude" => lon.as_str(),
+            "app_s_key" => self.app_s_key.as_deref().unwrap_or(""),
+            _ => "",
+        };
+        let mut errors = Vec::new();
+        match check(0, field, known, false, &mut errors) {
+            Some(row) if errors.is_empty() => Ok(row),
+            _ => Err(ImportError::Invalid(errors)),
+        }
     }
 }
 
@@ -283,10 +349,14 @@ fn coordinate(s: &str, max: f64, decimal_comma: bool) -> Result<f64, String> {
 /// mean position of their devices, devices upserted with their site, service and
 /// coordinates, AppSKeys sealed (a row without one keeps the device's stored key).
 /// `on_progress` gets the devices written so far after each batch.
+///
+/// `reactivate`: retired devices among the rows are put back in service (a claim or a
+/// create); a file import leaves them retired.
 pub async fn apply(
     pool: &PgPool,
     rows: &[DeviceRow],
     sealer: Option<&Sealer>,
+    reactivate: bool,
     mut on_progress: impl FnMut(usize),
 ) -> Result<ImportSummary, ImportError> {
     if rows.iter().any(|r| r.app_s_key.is_some()) && sealer.is_none() {
@@ -326,7 +396,7 @@ pub async fn apply(
                 app_s_key_sealed: r.app_s_key.as_ref().zip(sealer).map(|(k, s)| s.seal(k, r.dev_eui)),
             })
             .collect();
-        created += device::upsert_batch(&mut tx, &batch).await?;
+        created += device::upsert_batch(&mut tx, &batch, reactivate).await?;
         on_progress((i * BATCH_ROWS + chunk.len()).min(rows.len()));
     }
     tx.commit().await?;
@@ -344,7 +414,7 @@ pub async fn import(
 ) -> Result<ImportSummary, ImportError> {
     let known = Known::load(pool, sealer.is_some()).await?;
     let rows = parse(input, &known)?;
-    apply(pool, &rows, sealer, on_progress).await
+    apply(pool, &rows, sealer, false, on_progress).await
 }
 
 #[cfg(test)]

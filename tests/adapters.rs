@@ -236,7 +236,7 @@ async fn webhooks_answer_503_without_ingest() {
     let db = TestDb::new().await;
     let cfg = config(&db, "unused");
     let webhooks = roc42::api::webhooks::Webhooks::new(&cfg.webhooks, None);
-    let http = roc42::app::Http::start_with(cfg.http.addr, db.pool.clone(), webhooks).await.unwrap();
+    let http = roc42::app::Http::start_with(&cfg, db.pool.clone(), webhooks).await.unwrap();
     let resp = reqwest::Client::new()
         .post(format!("http://{}/api/v1/ingest/tts", http.addr))
         .header("X-Roc42-Secret", TTS_SECRET)

@@ -62,11 +62,7 @@ async fn seed(db: &TestDb) -> DateTime<Utc> {
 async fn devices_readings_and_errors() {
     let db = TestDb::new().await;
     let t0 = seed(&db).await;
-    let router = api::router(AppState {
-        pool: db.pool.clone(),
-        metrics: roc42::telemetry::metrics().clone(),
-        webhooks: Default::default(),
-    });
+    let router = api::router(AppState::new(db.pool.clone()));
     let router = crate::support::with_token(router, &crate::support::operator_token(&db.pool).await);
 
     let (s, v) = get(&router, "/api/v1/devices").await;
@@ -123,11 +119,7 @@ async fn devices_readings_and_errors() {
 #[tokio::test]
 async fn service_routes_and_openapi() {
     let db = TestDb::new().await;
-    let router = api::router(AppState {
-        pool: db.pool.clone(),
-        metrics: roc42::telemetry::metrics().clone(),
-        webhooks: Default::default(),
-    });
+    let router = api::router(AppState::new(db.pool.clone()));
     let router = crate::support::with_token(router, &crate::support::operator_token(&db.pool).await);
     let (s, v) = get(&router, "/health").await;
     assert_eq!((s, v["status"].as_str(), v["database"].as_str()), (StatusCode::OK, Some("ok"), Some("ok")));
@@ -157,12 +149,39 @@ async fn service_routes_and_openapi() {
     ] {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }
-    // Every documented GET route answers (with a valid path parameter substituted).
+    // Every documented GET route answers (with valid path parameters substituted, and
+    // the metric that series of readings need).
     for (p, _) in paths.iter().filter(|(_, item)| item.get("get").is_some()) {
-        let uri = p.replace("{dev_eui}", "0000000000000001");
-        let (s, _) = get(&router, &uri).await;
+        let mut uri = p.replace("{dev_eui}", "0000000000000001").replace("{id}", "1").replace("{insee}", "42218");
+        if uri.ends_with("/readings") {
+            uri.push_str("?metric=air.co2");
+        }
+        let (s, v) = get(&router, &uri).await;
         assert!(s == StatusCode::OK || s == StatusCode::NOT_FOUND, "{uri}: {s}");
+        if s == StatusCode::NOT_FOUND {
+            assert_eq!(v["error"]["code"], "not_found", "{uri}: one error shape");
+        }
     }
+    // The bearer scheme is declared, and required by every /api/v1 operation.
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert!(doc["paths"]["/health"]["get"]["security"].is_null());
+    assert_eq!(doc["paths"]["/api/v1/devices"]["get"]["security"][0]["bearer"], serde_json::json!([]));
+    // The browsable UI is served from the binary (no CDN), with the document it reads.
+    let (s, page) = get(&router, "/docs").await;
+    assert_eq!(s, StatusCode::OK);
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(page.contains("/openapi.json") && page.contains("/docs/swagger-ui-bundle.js"), "{page}");
+    assert!(!page.contains("https://"), "the docs page must work offline");
+    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] {
+        let (s, body) = get(&router, asset).await;
+        assert_eq!(s, StatusCode::OK, "{asset}");
+        assert!(body.as_str().is_some_and(|b| b.len() > 100_000), "{asset} is the real asset");
+    }
+    // Errors axum itself produces come in the same JSON shape.
+    let (s, v) = get(&router, "/api/v1/devices/0000000000000001/readings?from=yesterday").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{v}");
+    let (s, v) = get(&router, "/api/v1/no-such-route").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{v}");
 
     // Health degrades (503) when the database is gone.
     db.pool.close().await;

@@ -24,11 +24,7 @@ const NAME_B: &str = "sonde-secrete-de-roanne";
 const SITE_B: &str = "Ecole secrete de Roanne";
 
 fn router(db: &TestDb) -> axum::Router {
-    api::router(AppState {
-        pool: db.pool.clone(),
-        metrics: roc42::telemetry::metrics().clone(),
-        webhooks: Default::default(),
-    })
+    api::router(AppState::new(db.pool.clone()))
 }
 
 struct Reply {

@@ -23,11 +23,7 @@ const COMMUNES: [&str; 5] = ["42218", "42187", "42207", "42095", "42147"];
 /// The API router, as an operator.
 async fn router(db: &TestDb) -> axum::Router {
     let token = crate::support::operator_token(&db.pool).await;
-    let router = api::router(AppState {
-        pool: db.pool.clone(),
-        metrics: roc42::telemetry::metrics().clone(),
-        webhooks: Default::default(),
-    });
+    let router = api::router(AppState::new(db.pool.clone()));
     crate::support::with_token(router, &token)
 }
 
@@ -211,5 +207,42 @@ async fn catalogue_and_communes() {
     for path in ["/api/v1/services", "/api/v1/services/{id}", "/api/v1/communes", "/api/v1/communes/{insee}/sites"] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
+    db.drop_db().await;
+}
+
+/// The API's import route: a 5,000-row file with bad lines changes nothing and reports
+/// each of them; the same file without them is written at once.
+#[tokio::test]
+async fn the_import_route_checks_the_whole_file_then_writes_it_atomically() {
+    use axum::http::Method;
+    let db = TestDb::new().await;
+    let router = router(&db).await;
+    let good = generate(5000, "api", false);
+    let mut bad = good.clone();
+    bad.push_str("a81758000000ffff,x,elsys-ers-co2,99999,S,air-quality-schools,45.1,4.1,\n"); // line 5002
+    bad.push_str("a817580000000002,dup,elsys-ers-co2,42218,S,air-quality-schools,45.1,4.1,\n"); // 5003: duplicate
+    bad.push_str("a81758000000fffe,x,no-such-model,42218,S,smart-parking,45.1,east,\n"); // 5004: two errors
+    let (s, v) = crate::support::request(&router, Method::POST, "/api/v1/devices/import", None, Some(&bad)).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid")), "{v}");
+    let lines: Vec<(u64, &str)> = v["error"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["line"].as_u64().unwrap(), l["column"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines, [(5002, "commune"), (5003, "dev_eui"), (5004, "model"), (5004, "longitude")]);
+    assert_eq!(db.count("SELECT count(*) FROM device").await, 0, "nothing written");
+    assert_eq!(db.count("SELECT count(*) FROM site").await, 0);
+
+    let t = Instant::now();
+    let (s, v) = crate::support::request(&router, Method::POST, "/api/v1/devices/import", None, Some(&good)).await;
+    println!("imported 5,000 devices through the API in {:?}", t.elapsed());
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, serde_json::json!({"devices": 5000, "created": 5000, "updated": 0, "sites_created": 200}));
+    assert_eq!(db.count("SELECT count(*) FROM device WHERE name LIKE 'api %'").await, 5000);
+
+    let (s, v) =
+        crate::support::request(&router, Method::POST, "/api/v1/devices/import", None, Some("dev_eui\n")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a header without the columns: {v}");
     db.drop_db().await;
 }

@@ -20,18 +20,23 @@ use super::error::ApiError;
 use crate::store::token::{self, Holder, Role};
 
 /// Routes anyone may call. `/health` (probes), `/metrics` (Prometheus scrapes it without
-/// credentials; it carries counters, never a DevEUI or a commune), `/openapi.json` (the
-/// API's shape is public, the data is not); the webhooks check their own secret.
+/// credentials; it carries counters, never a DevEUI or a commune), `/openapi.json` and
+/// the `/docs` page that browses it (the API's shape is public, the data is not); the
+/// webhooks check their own secret.
 pub const PUBLIC_ROUTES: &[&str] = &[
     "/health",
     "/metrics",
     "/openapi.json",
+    super::docs::PAGE,
+    super::docs::SCRIPT,
+    super::docs::STYLE,
     crate::ingest::tts::WEBHOOK_ROUTE,
     crate::ingest::thingpark::WEBHOOK_ROUTE,
 ];
 
-/// Route prefixes only operators may call (what ingest kept: raw frames of any commune).
-pub const OPERATOR_PREFIXES: &[&str] = &["/api/v1/ingest/"];
+/// Route prefixes only operators may call: what ingest kept (raw frames of any commune)
+/// and the unknown-device queue (frames of devices no commune has yet).
+pub const OPERATOR_PREFIXES: &[&str] = &["/api/v1/ingest/", "/api/v1/devices/unknown"];
 
 /// How long a token lookup is trusted: a revoked token stops working within this time.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);

@@ -4,11 +4,13 @@
 //! - [`process`]: the ordered steps that turn one message into a [`Record`];
 //! - [`registry`]: the cached device registry the decode stage reads;
 //! - [`models`]: the device models (built-in and operator-added) it decodes with;
-//! - [`writer`]: batches records, commits them, then acknowledges them in arrival order.
+//! - [`writer`]: batches records, commits them, then acknowledges them in arrival order;
+//! - [`reprocess`]: decodes stored uplinks again (claimed devices, decoder fixes).
 
 pub mod models;
 pub mod process;
 pub mod registry;
+pub mod reprocess;
 pub mod writer;
 
 use chrono::{DateTime, Utc};

@@ -20,7 +20,7 @@ use tracing::info;
 use crate::custody::Sealer;
 use crate::ingest::mqtt::Publisher;
 use crate::lorawan::{AppSKey, DevEui};
-use crate::store::device::{self, NewDevice};
+use crate::store::device;
 
 /// A commune of the Loire (INSEE code, name, centre).
 #[derive(Debug, Clone, Copy)]
@@ -121,19 +121,50 @@ pub async fn register_with_keys(pool: &PgPool, devices: &[SimDevice], sealer: Op
     Ok(())
 }
 
+/// The site and service a simulated device of `model` is placed at, and the site's offset
+/// from the commune's centre in degrees (latitude, longitude).
+fn placement(model: &str) -> (&'static str, &'static str, (f64, f64)) {
+    match model {
+        "milesight-am319" => ("École Jules Ferry", "air-quality-schools", (0.004, -0.006)),
+        "elsys-ers-co2" => ("Groupe scolaire Victor Hugo", "air-quality-schools", (-0.005, 0.003)),
+        "milesight-ct101" => ("Hôtel de ville", "energy-buildings", (0.001, 0.001)),
+        _ => ("Parking de la gare", "smart-parking", (-0.002, -0.009)),
+    }
+}
+
+/// Registers the devices (idempotent), each placed at a site of its commune under the
+/// service of its model (schools for air quality, the town hall for energy, the station
+/// car park for parking), and subscribes the communes to those services.
 pub async fn register(pool: &PgPool, devices: &[SimDevice]) -> anyhow::Result<()> {
-    for d in devices {
-        device::upsert(
-            pool,
-            &NewDevice {
+    let rows: Vec<crate::onboarding::DeviceRow> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let (site, service, (dlat, dlon)) = placement(d.model);
+            // Devices of a site spread over about a hundred metres around it.
+            let jitter = |k: usize| ((i * 7 + k * 3) % 11) as f64 * 0.0001 - 0.0005;
+            crate::onboarding::DeviceRow {
+                line: 0,
                 dev_eui: d.dev_eui,
                 name: d.name.clone(),
                 model: d.model.to_owned(),
-                commune: Some(d.commune.insee.to_owned()),
-            },
-        )
-        .await
-        .with_context(|| format!("register simulated device {}", d.dev_eui))?;
+                commune: d.commune.insee.to_owned(),
+                site: site.to_owned(),
+                service: service.to_owned(),
+                latitude: d.commune.lat + dlat + jitter(0),
+                longitude: d.commune.lon + dlon + jitter(1),
+                app_s_key: None,
+            }
+        })
+        .collect();
+    crate::onboarding::apply(pool, &rows, None, true, |_| {}).await.context("register the simulated devices")?;
+    let mut subscribed = std::collections::HashSet::new();
+    for r in &rows {
+        if subscribed.insert((r.commune.as_str(), r.service.as_str())) {
+            crate::store::domain::subscribe(pool, &r.commune, &r.service)
+                .await
+                .with_context(|| format!("subscribe {} to {}", r.commune, r.service))?;
+        }
     }
     Ok(())
 }

@@ -28,10 +28,10 @@ pub struct BatchStats {
 
 const INSERT_UPLINKS: &str = "
 INSERT INTO uplink (time, received_at, dedup_key, lns, device_id, dev_eui, dev_addr, f_cnt, f_port,
-                    payload, rx, tx, lns_object, outcome, error, readings)
+                    payload, rx, tx, lns_object, outcome, error, readings, encrypted)
 SELECT * FROM UNNEST($1::timestamptz[], $2::timestamptz[], $3::text[], $4::text[], $5::int8[],
                      $6::text[], $7::text[], $8::int8[], $9::int2[], $10::bytea[], $11::jsonb[],
-                     $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int2[])
+                     $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int2[], $17::bool[])
 ON CONFLICT DO NOTHING";
 
 const INSERT_READINGS: &str = "
@@ -79,6 +79,7 @@ struct UplinkCols<'a> {
     outcome: Vec<&'static str>,
     error: Vec<Option<&'a str>>,
     readings: Vec<i16>,
+    encrypted: Vec<bool>,
 }
 
 #[derive(Default)]
@@ -96,16 +97,17 @@ struct EventCols<'a> {
     body: Vec<Json<&'a serde_json::Value>>,
 }
 
-#[derive(Default)]
-struct ReadingCols {
-    time: Vec<DateTime<Utc>>,
-    device_id: Vec<i64>,
-    metric: Vec<&'static str>,
-    value: Vec<f64>,
+/// Readings to write, column by column.
+#[derive(Debug, Default)]
+pub struct ReadingCols {
+    pub time: Vec<DateTime<Utc>>,
+    pub device_id: Vec<i64>,
+    pub metric: Vec<&'static str>,
+    pub value: Vec<f64>,
 }
 
 impl ReadingCols {
-    fn push_all(&mut self, device_id: i64, rows: &[ReadingRow]) {
+    pub fn push_all(&mut self, device_id: i64, rows: &[ReadingRow]) {
         for r in rows {
             self.time.push(r.time);
             self.device_id.push(device_id);
@@ -147,6 +149,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
                 up.outcome.push(d.outcome.as_str());
                 up.error.push(d.error.as_deref());
                 up.readings.push(i16::try_from(d.readings.len()).unwrap_or(i16::MAX));
+                up.encrypted.push(u.encrypted);
                 if let Some(id) = d.device_id {
                     rd.push_all(id, &d.readings);
                     let seen = last_seen.entry(id).or_insert(u.time);
@@ -204,6 +207,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
             .bind(&up.outcome)
             .bind(&up.error)
             .bind(&up.readings)
+            .bind(&up.encrypted)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -21,6 +21,9 @@ pub struct Commune {
     pub latitude: f64,
     /// Centroid longitude, WGS 84 degrees.
     pub longitude: f64,
+    /// IANA time zone its local days are cut in.
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: String,
     /// Ids of the services the commune subscribed to.
     #[schema(example = json!(["air-quality-schools"]))]
     pub services: Vec<String>,
@@ -38,6 +41,9 @@ pub struct Site {
     pub address: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    /// Time zone of its commune (local days).
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: String,
     /// Devices placed at the site and not retired.
     pub devices: i64,
 }
@@ -71,7 +77,7 @@ pub struct Subscription {
     pub since: chrono::DateTime<chrono::Utc>,
 }
 
-const COMMUNE_COLUMNS: &str = "c.insee, c.name, c.latitude, c.longitude,
+const COMMUNE_COLUMNS: &str = "c.insee, c.name, c.latitude, c.longitude, c.time_zone,
     coalesce((SELECT array_agg(s.service ORDER BY s.service) FROM subscription s WHERE s.commune = c.insee),
              '{}') AS services";
 
@@ -87,18 +93,47 @@ pub async fn get_commune(pool: &PgPool, insee: &str) -> Result<Option<Commune>, 
     sqlx::query_as::<_, Commune>(&q).bind(insee).fetch_optional(pool).await
 }
 
-/// Creates a commune or renames and moves it.
-pub async fn upsert_commune(
-    pool: &PgPool,
-    insee: &str,
-    name: &str,
-    latitude: f64,
-    longitude: f64,
-) -> Result<(), sqlx::Error> {
-    const Q: &str = "INSERT INTO commune (insee, name, latitude, longitude) VALUES ($1, $2, $3, $4)
+/// A commune to create or update.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommuneInput {
+    /// INSEE code (5 characters, 2A/2B for Corsica).
+    #[schema(example = "42279")]
+    pub insee: String,
+    #[schema(example = "Saint-Priest-en-Jarez")]
+    pub name: String,
+    /// Centroid, WGS 84 degrees.
+    pub latitude: f64,
+    pub longitude: f64,
+    /// IANA time zone (default `Europe/Paris`).
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+/// Creates a commune or renames and moves it; true if it was created. The database
+/// checks the INSEE code and coordinates.
+pub async fn upsert_commune(pool: &PgPool, c: &CommuneInput) -> Result<bool, sqlx::Error> {
+    const Q: &str = "INSERT INTO commune (insee, name, latitude, longitude, time_zone)
+        VALUES ($1, $2, $3, $4, coalesce($5, 'Europe/Paris'))
         ON CONFLICT (insee) DO UPDATE SET name = EXCLUDED.name, latitude = EXCLUDED.latitude,
-            longitude = EXCLUDED.longitude";
-    sqlx::query(Q).bind(insee).bind(name).bind(latitude).bind(longitude).execute(pool).await.map(|_| ())
+            longitude = EXCLUDED.longitude, time_zone = coalesce($5, commune.time_zone)
+        RETURNING (xmax = 0)";
+    sqlx::query_scalar(Q)
+        .bind(&c.insee)
+        .bind(&c.name)
+        .bind(c.latitude)
+        .bind(c.longitude)
+        .bind(&c.time_zone)
+        .fetch_one(pool)
+        .await
+}
+
+/// Whether PostgreSQL knows this IANA time zone.
+pub async fn is_time_zone(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
+        .bind(name)
+        .fetch_one(pool)
+        .await
 }
 
 /// The INSEE codes of every commune.
@@ -107,12 +142,72 @@ pub async fn commune_codes(pool: &PgPool) -> Result<HashSet<String>, sqlx::Error
     Ok(rows.into_iter().collect())
 }
 
-/// Sites of a commune, by name.
-pub async fn list_sites(pool: &PgPool, commune: &str) -> Result<Vec<Site>, sqlx::Error> {
-    const Q: &str = "SELECT s.id, s.commune, s.name, s.address, s.latitude, s.longitude,
-            (SELECT count(*) FROM device d WHERE d.site_id = s.id AND d.retired_at IS NULL) AS devices
-        FROM site s WHERE s.commune = $1 ORDER BY s.name, s.id";
-    sqlx::query_as::<_, Site>(Q).bind(commune).fetch_all(pool).await
+const SITE_COLUMNS: &str = "s.id, s.commune, s.name, s.address, s.latitude, s.longitude, c.time_zone,
+    (SELECT count(*) FROM device d WHERE d.site_id = s.id AND d.retired_at IS NULL) AS devices";
+
+/// Sites of `scope` (a commune's INSEE code; `None`: all), only `commune`'s when given,
+/// by commune then name.
+pub async fn list_sites(pool: &PgPool, scope: Option<&str>, commune: Option<&str>) -> Result<Vec<Site>, sqlx::Error> {
+    let q = format!(
+        "SELECT {SITE_COLUMNS} FROM site s JOIN commune c ON c.insee = s.commune
+        WHERE ($1::text IS NULL OR s.commune = $1) AND ($2::text IS NULL OR s.commune = $2)
+        ORDER BY s.commune, s.name, s.id"
+    );
+    sqlx::query_as::<_, Site>(&q).bind(scope).bind(commune).fetch_all(pool).await
+}
+
+/// The site, if it exists and belongs to `scope` (see [`list_sites`]).
+pub async fn get_site(pool: &PgPool, scope: Option<&str>, id: i64) -> Result<Option<Site>, sqlx::Error> {
+    let q = format!(
+        "SELECT {SITE_COLUMNS} FROM site s JOIN commune c ON c.insee = s.commune
+        WHERE s.id = $1 AND ($2::text IS NULL OR s.commune = $2)"
+    );
+    sqlx::query_as::<_, Site>(&q).bind(id).bind(scope).fetch_optional(pool).await
+}
+
+/// A site to create, or the fields of a site to change (`None`: unchanged).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteInput {
+    /// INSEE code; required to create, not changeable.
+    #[schema(example = "42218")]
+    pub commune: Option<String>,
+    #[schema(example = "École Jules Ferry")]
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+/// Creates a site; `None` if the commune already has a site of that name.
+pub async fn create_site(pool: &PgPool, commune: &str, s: &SiteInput) -> Result<Option<i64>, sqlx::Error> {
+    const Q: &str = "INSERT INTO site (commune, name, address, latitude, longitude) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (commune, name) DO NOTHING RETURNING id";
+    sqlx::query_scalar(Q)
+        .bind(commune)
+        .bind(s.name.as_deref().unwrap_or_default())
+        .bind(&s.address)
+        .bind(s.latitude)
+        .bind(s.longitude)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Changes a site's name, address or position; false if there is no such site.
+pub async fn update_site(pool: &PgPool, id: i64, s: &SiteInput) -> Result<bool, sqlx::Error> {
+    const Q: &str = "UPDATE site SET name = coalesce($2, name), address = coalesce($3, address),
+            latitude = coalesce($4, latitude), longitude = coalesce($5, longitude)
+        WHERE id = $1";
+    let n = sqlx::query(Q)
+        .bind(id)
+        .bind(&s.name)
+        .bind(&s.address)
+        .bind(s.latitude)
+        .bind(s.longitude)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
 }
 
 /// Creates the sites of these (commune, name) pairs that do not exist yet, placed at the
@@ -156,6 +251,55 @@ pub async fn list_services(pool: &PgPool) -> Result<Vec<Service>, sqlx::Error> {
 pub async fn get_service(pool: &PgPool, id: &str) -> Result<Option<Service>, sqlx::Error> {
     let q = format!("SELECT {SERVICE_COLUMNS} FROM service WHERE id = $1");
     sqlx::query_as::<_, Service>(&q).bind(id).fetch_optional(pool).await
+}
+
+/// A service of the catalogue to create or replace.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInput {
+    #[schema(example = "Water networks")]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// `air_quality`, `energy` or `parking`: its built-in models are added to `models`.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Device model ids.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Canonical metrics it shows.
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    /// Indicators: `[{id, name, metric, description}]`.
+    #[serde(default = "empty_array")]
+    #[schema(value_type = Object)]
+    pub indicators: serde_json::Value,
+}
+
+fn empty_array() -> serde_json::Value {
+    serde_json::Value::Array(Vec::new())
+}
+
+/// Creates or replaces a service; true if it was created.
+pub async fn upsert_service(pool: &PgPool, id: &str, s: &ServiceInput) -> Result<bool, sqlx::Error> {
+    const Q: &str = "INSERT INTO service (id, name, description, category, models, metrics, indicators)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
+            category = EXCLUDED.category, models = EXCLUDED.models, metrics = EXCLUDED.metrics,
+            indicators = EXCLUDED.indicators
+        RETURNING (xmax = 0)";
+    let created = sqlx::query_scalar(Q)
+        .bind(id)
+        .bind(&s.name)
+        .bind(&s.description)
+        .bind(&s.category)
+        .bind(&s.models)
+        .bind(&s.metrics)
+        .bind(sqlx::types::Json(&s.indicators))
+        .fetch_one(pool)
+        .await?;
+    sync_service_models(pool).await?;
+    Ok(created)
 }
 
 /// The ids of every service.

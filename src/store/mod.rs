@@ -10,6 +10,7 @@ pub mod model;
 pub mod reading;
 pub mod rejected;
 pub mod token;
+pub mod uplink;
 
 use std::str::FromStr;
 use std::time::Duration;

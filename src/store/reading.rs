@@ -59,3 +59,140 @@ pub async fn latest(
 pub async fn count_for_device(pool: &PgPool, device_id: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM reading WHERE device_id = $1").bind(device_id).fetch_one(pool).await
 }
+
+/// The ids among `device_ids` that belong to `scope`, as SQL (parameters `$1`: ids,
+/// `$2`: scope): every query below restricts its devices with it.
+const SCOPED_IDS: &str =
+    "ARRAY(SELECT id FROM device WHERE id = ANY($1::int8[]) AND ($2::text IS NULL OR commune = $2))";
+
+/// Aggregation period of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, ToSchema)]
+pub enum Bucket {
+    /// Every reading as stored.
+    #[serde(rename = "raw")]
+    Raw,
+    /// Hours.
+    #[serde(rename = "1h")]
+    Hour,
+    /// Days in the commune's local time (23 or 25 hours on DST changes).
+    #[serde(rename = "1d")]
+    Day,
+}
+
+impl Bucket {
+    /// Width and time zone of the buckets, given the zone of local days. Hours are UTC
+    /// hours: local ones would merge the two 02:00-03:00 of the autumn change.
+    fn width_and_zone(self, local: &str) -> (&'static str, &str) {
+        match self {
+            Bucket::Raw | Bucket::Hour => ("1 hour", "UTC"),
+            Bucket::Day => ("1 day", local),
+        }
+    }
+}
+
+/// The aggregates of one metric of one device over one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, ToSchema)]
+pub struct BucketRow {
+    #[serde(skip)]
+    pub device_id: i64,
+    /// Start of the bucket (local midnight for days, as a UTC instant).
+    pub time: DateTime<Utc>,
+    /// Readings in the bucket.
+    pub count: i64,
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+    /// The latest reading of the bucket.
+    pub last: f64,
+}
+
+/// Per device and bucket, the aggregates of `metric` over `[from, to)`, oldest first;
+/// days are cut in `time_zone` (IANA name). Devices outside `scope` give nothing.
+#[allow(clippy::too_many_arguments)]
+pub async fn buckets(
+    pool: &PgPool,
+    scope: Option<&str>,
+    device_ids: &[i64],
+    metric: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Bucket,
+    time_zone: &str,
+) -> Result<Vec<BucketRow>, sqlx::Error> {
+    let q = format!(
+        "SELECT device_id, time_bucket($6::interval, time, $7::text) AS time, count(*) AS count, avg(value) AS avg,
+                min(value) AS min, max(value) AS max, last(value, time) AS last
+        FROM reading
+        WHERE device_id = ANY({SCOPED_IDS}) AND metric = $3 AND time >= $4 AND time < $5
+        GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    let (width, zone) = bucket.width_and_zone(time_zone);
+    sqlx::query_as::<_, BucketRow>(&q)
+        .bind(device_ids)
+        .bind(scope)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .bind(width)
+        .bind(zone)
+        .fetch_all(pool)
+        .await
+}
+
+/// One stored reading of some device.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DeviceReading {
+    pub device_id: i64,
+    pub time: DateTime<Utc>,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// Readings of `metric` of these devices in `[from, to)`, by device then time, at most
+/// `limit`; devices outside `scope` give nothing.
+pub async fn series(
+    pool: &PgPool,
+    scope: Option<&str>,
+    device_ids: &[i64],
+    metric: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DeviceReading>, sqlx::Error> {
+    let q = format!(
+        "SELECT device_id, time, metric, value FROM reading
+        WHERE device_id = ANY({SCOPED_IDS}) AND metric = $3 AND time >= $4 AND time < $5
+        ORDER BY device_id, time LIMIT $6"
+    );
+    sqlx::query_as::<_, DeviceReading>(&q)
+        .bind(device_ids)
+        .bind(scope)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// The latest reading since `since` of each (device, metric) pair given (`device_ids[i]`
+/// with `metrics[i]`): one index probe per pair. Pairs without a reading, or whose device
+/// is outside `scope`, give nothing.
+pub async fn latest_of(
+    pool: &PgPool,
+    scope: Option<&str>,
+    device_ids: &[i64],
+    metrics: &[&str],
+    since: DateTime<Utc>,
+) -> Result<Vec<DeviceReading>, sqlx::Error> {
+    let q = format!(
+        "SELECT p.device_id, r.time, p.metric, r.value
+        FROM UNNEST($1::int8[], $3::text[]) AS p(device_id, metric)
+        CROSS JOIN LATERAL (SELECT time, value FROM reading
+            WHERE device_id = p.device_id AND metric = p.metric AND time >= $4
+            ORDER BY time DESC LIMIT 1) r
+        WHERE p.device_id = ANY({SCOPED_IDS})
+        ORDER BY p.device_id, p.metric"
+    );
+    sqlx::query_as::<_, DeviceReading>(&q).bind(device_ids).bind(scope).bind(metrics).bind(since).fetch_all(pool).await
+}

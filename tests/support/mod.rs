@@ -98,7 +98,7 @@ impl TestApp {
     pub async fn with_pool(cfg: &Config, pool: &PgPool) -> Self {
         let ingest = Ingest::start(cfg, pool.clone()).await.expect("start ingest");
         let webhooks = roc42::api::webhooks::Webhooks::new(&cfg.webhooks, Some(ingest.inbound()));
-        let http = Http::start_with(cfg.http.addr, pool.clone(), webhooks).await.expect("start API");
+        let http = Http::start_with(cfg, pool.clone(), webhooks).await.expect("start API");
         Self { ingest, http }
     }
 
@@ -204,4 +204,61 @@ pub fn with_token(router: axum::Router, token: &str) -> axum::Router {
             req
         }
     }))
+}
+
+/// Sends one request to `router` (`oneshot`): `body` as JSON when given, `csv` as
+/// text/csv; returns the status and the body as JSON (or as a JSON string when it is not).
+pub async fn request(
+    router: &axum::Router,
+    method: axum::http::Method,
+    uri: &str,
+    body: Option<serde_json::Value>,
+    csv: Option<&str>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    let body = match (body, csv) {
+        (Some(v), _) => {
+            req = req.header(axum::http::header::CONTENT_TYPE, "application/json");
+            axum::body::Body::from(v.to_string())
+        }
+        (None, Some(text)) => {
+            req = req.header(axum::http::header::CONTENT_TYPE, "text/csv");
+            axum::body::Body::from(text.to_owned())
+        }
+        (None, None) => axum::body::Body::empty(),
+    };
+    let resp = router.clone().oneshot(req.body(body).expect("request")).await.expect("response");
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, v)
+}
+
+/// The API router of `db` as the holder of a new token of `role` (`commune`: its INSEE
+/// code, for the commune role).
+pub async fn router_as(db: &TestDb, role: roc42::store::token::Role, commune: Option<&str>) -> axum::Router {
+    let router = roc42::api::router(roc42::api::AppState::new(db.pool.clone()));
+    with_token(router, &token(&db.pool, role, commune).await)
+}
+
+/// Inserts readings `(device_id, metric, time, value)` in one statement.
+pub async fn insert_readings(pool: &PgPool, rows: &[(i64, &str, chrono::DateTime<chrono::Utc>, f64)]) {
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let metrics: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> = rows.iter().map(|r| r.2).collect();
+    let values: Vec<f64> = rows.iter().map(|r| r.3).collect();
+    sqlx::query(
+        "INSERT INTO reading (device_id, metric, time, value)
+         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::timestamptz[], $4::float8[])",
+    )
+    .bind(&ids)
+    .bind(&metrics)
+    .bind(&times)
+    .bind(&values)
+    .execute(pool)
+    .await
+    .expect("insert readings");
 }
