@@ -46,8 +46,12 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
     simulate::register(&pool, &fleet).await?;
     let ingest = Ingest::start(&cfg, pool.clone()).await?;
     let http = Http::start(&cfg, pool.clone()).await?;
-    // The API wants a token: the demo makes an operator one for whoever runs it.
-    let token = crate::store::token::create(&pool, crate::store::token::Role::Operator, None, "demo").await?.token;
+    // The API wants a token: the demo makes an operator one for whoever runs it, and one
+    // of the first commune, to see what a commune sees.
+    use crate::store::token::{self, Role};
+    let token = token::create(&pool, Role::Operator, None, "demo").await?.token;
+    let commune = simulate::COMMUNES[0];
+    let commune_token = token::create(&pool, Role::Commune, Some(commune.insee), "demo commune").await?.token;
 
     let sample = &fleet[0];
     let base = format!("http://{}", http.addr);
@@ -57,11 +61,17 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
     println!("  devices       {base}/api/v1/devices");
     println!("  a device      {base}/api/v1/devices/{}", sample.dev_eui);
     println!("  its CO2       {base}/api/v1/devices/{}/readings?metric=air.co2", sample.dev_eui);
+    println!("  its days      {base}/api/v1/devices/{}/readings?metric=air.co2&bucket=1h", sample.dev_eui);
+    println!("  sites         {base}/api/v1/sites");
+    println!("  map (GeoJSON) {base}/api/v1/map/devices");
     println!("  models        {base}/api/v1/models");
+    println!("  API browser   {base}/docs");
     println!("  API document  {base}/openapi.json");
     println!("  metrics       {base}/metrics");
     println!("Operator token (send it as `Authorization: Bearer <token>`): {token}");
     println!("  curl -H 'Authorization: Bearer {token}' {base}/api/v1/devices");
+    println!("Token of the commune of {} ({}): {commune_token}", commune.name, commune.insee);
+    println!("  curl -H 'Authorization: Bearer {commune_token}' {base}/api/v1/sites");
     println!("Press Ctrl-C to stop.");
     println!();
 

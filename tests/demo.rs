@@ -51,10 +51,26 @@ async fn the_demo_serves_simulated_readings_and_stops_cleanly() {
     let co2 = readings["readings"][0]["value"].as_f64().unwrap();
     assert!((350.0..2500.0).contains(&co2), "plausible CO2: {co2}");
 
+    // As a commune: the fleet is placed at its sites under its services, on its map.
+    let se = support::client(&support::token(&db.pool, roc42::store::token::Role::Commune, Some("42218")).await);
+    let sites: Value = se.get(format!("{base}/api/v1/sites")).send().await.unwrap().json().await.unwrap();
+    let sites = sites["sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 4, "two schools, the town hall, the car park: {sites:?}");
+    assert!(sites.iter().all(|s| s["commune"] == "42218" && s["devices"] == 1 && s["latitude"].is_f64()));
+    let subs: Value = se.get(format!("{base}/api/v1/subscriptions")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(subs["subscriptions"].as_array().unwrap().len(), 3, "{subs}");
+    let map: Value = se.get(format!("{base}/api/v1/map/devices")).send().await.unwrap().json().await.unwrap();
+    let features = map["features"].as_array().unwrap();
+    assert_eq!(features.len(), 4);
+    assert!(features.iter().all(|f| f["geometry"]["type"] == "Point"), "{map}");
+    let docs = se.get(format!("{base}/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+
     let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
     assert!(out.status.success(), "demo exited with {}", out.status);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("roc42 demo is running"), "{stdout}");
     assert!(stdout.contains(&format!("{base}/api/v1/devices")), "it prints where to look: {stdout}");
+    assert!(stdout.contains("Token of the commune of Saint-Étienne (42218): roc42_"), "{stdout}");
     db.drop_db().await;
 }
