@@ -17,6 +17,7 @@ mod demo;
 mod ingest;
 mod onboarding;
 mod operators;
+mod reprocess;
 mod restart;
 mod support;
 mod tls;

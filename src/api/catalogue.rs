@@ -135,9 +135,7 @@ pub async fn upsert_commune(
     if c.name.trim().is_empty() {
         return Err(ApiError::BadRequest("name is required".into()));
     }
-    if !(-90.0..=90.0).contains(&c.latitude) || !(-180.0..=180.0).contains(&c.longitude) {
-        return Err(ApiError::BadRequest("latitude must be within ±90 and longitude within ±180 degrees".into()));
-    }
+    super::sites::check_position(Some(c.latitude), Some(c.longitude))?;
     if let Some(tz) = &c.time_zone {
         if !domain::is_time_zone(&s.pool, tz).await? {
             return Err(ApiError::BadRequest(format!("unknown time zone {tz:?} (IANA name, e.g. Europe/Paris)")));

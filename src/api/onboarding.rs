@@ -141,11 +141,7 @@ pub async fn update(
             return Err(ApiError::BadRequest(format!("unknown service {svc:?}")));
         }
     }
-    if u.latitude.is_some_and(|v| !(-90.0..=90.0).contains(&v))
-        || u.longitude.is_some_and(|v| !(-180.0..=180.0).contains(&v))
-    {
-        return Err(ApiError::BadRequest("latitude must be within ±90 and longitude within ±180 degrees".into()));
-    }
+    super::sites::check_position(u.latitude, u.longitude)?;
     let app_s_key_sealed = match (&u.app_s_key, &s.sealer) {
         (None, _) => None,
         (Some(_), None) => {

@@ -154,7 +154,8 @@ pub async fn readings(
     }))
 }
 
-fn check_position(latitude: Option<f64>, longitude: Option<f64>) -> Result<(), ApiError> {
+/// Coordinates given in a request, WGS 84 degrees: within ±90 and ±180.
+pub(super) fn check_position(latitude: Option<f64>, longitude: Option<f64>) -> Result<(), ApiError> {
     if latitude.is_some_and(|v| !(-90.0..=90.0).contains(&v)) {
         return Err(ApiError::BadRequest("latitude must be between -90 and 90".into()));
     }
