@@ -35,6 +35,7 @@ pub struct Ingest {
     pipeline: Pipeline,
     sweep: JoinHandle<()>,
     inbound: mpsc::WeakSender<Inbound>,
+    subscribed: CancellationToken,
 }
 
 impl Ingest {
@@ -50,11 +51,18 @@ impl Ingest {
         let pipeline = Pipeline::start(&cfg.pipeline, &cfg.codecs, sealer, pool, rx, abort.clone()).await?;
         let consumer = Consumer::new(&cfg.mqtt)?;
         let stop = CancellationToken::new();
+        let subscribed = consumer.subscribed();
         let consumer = tokio::spawn(consumer.run(tx, stop.clone(), pipeline.drained.clone()));
         // Uplinks stored as unknown_device while the decode stage's cache still said
         // unknown, or before their device was imported, are decoded once it is registered.
         let sweep = tokio::spawn(reprocess::sweep(reprocessor, cfg.pipeline.device_cache_ttl(), stop.clone()));
-        Ok(Self { stop, abort, consumer, pipeline, sweep, inbound })
+        Ok(Self { stop, abort, consumer, pipeline, sweep, inbound, subscribed })
+    }
+
+    /// Resolves once the broker has acknowledged the consumer's subscriptions: what is
+    /// published from then on is delivered (before, a new session would miss it).
+    pub async fn subscribed(&self) {
+        self.subscribed.cancelled().await;
     }
 
     /// The pipeline's inbound channel, for the webhooks. Weak: once the MQTT consumer

@@ -77,6 +77,8 @@ pub struct Consumer {
     session: Arc<Session>,
     eventloop: EventLoop,
     subscriptions: Vec<String>,
+    /// Cancelled once the broker has acknowledged every subscription of the first session.
+    subscribed: CancellationToken,
 }
 
 impl Consumer {
@@ -94,7 +96,13 @@ impl Consumer {
         let cap = usize::from(cfg.receive_maximum) * 2 + 64;
         let (client, eventloop) = AsyncClient::new(o, cap);
         let session = Arc::new(Session { client, epoch: AtomicU64::new(0), fresh_since: AtomicU64::new(0) });
-        Ok(Self { session, eventloop, subscriptions: cfg.subscriptions() })
+        Ok(Self { session, eventloop, subscriptions: cfg.subscriptions(), subscribed: CancellationToken::new() })
+    }
+
+    /// Cancelled once the broker has acknowledged every subscription (the first time):
+    /// from then on, what is published to the topics reaches this consumer.
+    pub fn subscribed(&self) -> CancellationToken {
+        self.subscribed.clone()
     }
 
     /// Reads the broker until `stop` is cancelled, sending each message to `tx`.
@@ -103,6 +111,8 @@ impl Consumer {
     pub async fn run(mut self, tx: mpsc::Sender<Inbound>, stop: CancellationToken, drained: CancellationToken) {
         let mut outage_logged = false;
         let mut backoff = Duration::from_millis(200);
+        // SubAcks still awaited since the last ConnAck.
+        let mut pending_subacks = 0usize;
         loop {
             let ev = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -124,14 +134,20 @@ impl Consumer {
                     info!(session_present = ack.session_present, subscriptions = ?self.subscriptions, "Connected to the broker.");
                     // rumqttc does not resubscribe by itself, and a broker may have lost the
                     // session even when it says otherwise: subscribe on every ConnAck.
+                    pending_subacks = 0;
                     for filter in &self.subscriptions {
-                        if let Err(e) = self.session.client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
-                            warn!(error = %e, filter, "Subscribe request failed.");
+                        match self.session.client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
+                            Ok(()) => pending_subacks += 1,
+                            Err(e) => warn!(error = %e, filter, "Subscribe request failed."),
                         }
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(s))) => {
                     debug!(reasons = ?s.return_codes, "Subscribed.");
+                    pending_subacks = pending_subacks.saturating_sub(1);
+                    if pending_subacks == 0 {
+                        self.subscribed.cancel();
+                    }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let Some(inbound) = self.inbound(p) else {

@@ -97,6 +97,9 @@ impl TestApp {
 
     pub async fn with_pool(cfg: &Config, pool: &PgPool) -> Self {
         let ingest = Ingest::start(cfg, pool.clone()).await.expect("start ingest");
+        // A test publishes right away: the consumer's new session must be subscribed first,
+        // or the broker drops what comes before.
+        tokio::time::timeout(Duration::from_secs(30), ingest.subscribed()).await.expect("the consumer subscribes");
         let webhooks = roc42::api::webhooks::Webhooks::new(&cfg.webhooks, Some(ingest.inbound()));
         let http = Http::start_with(cfg, pool.clone(), webhooks).await.expect("start API");
         Self { ingest, http }
