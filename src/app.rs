@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::analytics::Upkeep;
 use crate::api::webhooks::Webhooks;
 use crate::api::{self, AppState};
 use crate::config::Config;
@@ -34,6 +35,7 @@ pub struct Ingest {
     consumer: JoinHandle<()>,
     pipeline: Pipeline,
     sweep: JoinHandle<()>,
+    upkeep: Upkeep,
     inbound: mpsc::WeakSender<Inbound>,
     subscribed: CancellationToken,
 }
@@ -48,6 +50,7 @@ impl Ingest {
         let abort = CancellationToken::new();
         let sealer = crate::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?;
         let reprocessor = Reprocessor::new(pool.clone(), sealer.clone(), cfg.codecs.js_limits());
+        let pool_for_upkeep = pool.clone();
         let pipeline = Pipeline::start(&cfg.pipeline, &cfg.codecs, sealer, pool, rx, abort.clone()).await?;
         let consumer = Consumer::new(&cfg.mqtt)?;
         let stop = CancellationToken::new();
@@ -56,7 +59,9 @@ impl Ingest {
         // Uplinks stored as unknown_device while the decode stage's cache still said
         // unknown, or before their device was imported, are decoded once it is registered.
         let sweep = tokio::spawn(reprocess::sweep(reprocessor, cfg.pipeline.device_cache_ttl(), stop.clone()));
-        Ok(Self { stop, abort, consumer, pipeline, sweep, inbound, subscribed })
+        // Rollups follow what the pipeline commits; retention and alerts run beside it.
+        let upkeep = Upkeep::start(&cfg.analytics, pool_for_upkeep);
+        Ok(Self { stop, abort, consumer, pipeline, sweep, upkeep, inbound, subscribed })
     }
 
     /// Resolves once the broker has acknowledged the consumer's subscriptions: what is
@@ -84,6 +89,7 @@ impl Ingest {
         self.pipeline.join().await;
         let _ = self.consumer.await;
         let _ = self.sweep.await;
+        self.upkeep.shutdown().await;
         timer.abort();
     }
 }

@@ -20,6 +20,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub http: HttpConfig,
     pub webhooks: WebhookConfig,
+    pub analytics: AnalyticsConfig,
     pub log: LogConfig,
 }
 
@@ -349,6 +350,57 @@ impl WebhookConfig {
     }
 }
 
+/// What roc42 computes in the background: rollups, retention, alerts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// How often changed readings are rolled up (and threshold alerts evaluated), in
+    /// milliseconds. Default 1000.
+    pub rollup_interval_ms: u64,
+    /// Raw uplinks older than this many days are dropped, by chunk; env
+    /// `ROC42_RETAIN_UPLINKS_DAYS`. Default none: kept forever.
+    pub retain_uplinks_days: Option<u32>,
+    /// Raw readings older than this many days are dropped, by chunk (rollups are kept);
+    /// env `ROC42_RETAIN_READINGS_DAYS`. Default none: kept forever.
+    pub retain_readings_days: Option<u32>,
+    /// How often retention runs, in seconds. Default 3600.
+    pub retention_interval_s: u64,
+    /// How often silent devices are looked for and alert webhooks retried, in seconds.
+    /// Default 30.
+    pub sweep_interval_s: u64,
+    /// Webhook attempts before a notification is given up (it stays in
+    /// `alert_notification` with its last error). Default 8 (backoff 2 s doubling, up to ~4 min).
+    pub webhook_max_attempts: i32,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            rollup_interval_ms: 1000,
+            retain_uplinks_days: None,
+            retain_readings_days: None,
+            retention_interval_s: 3600,
+            sweep_interval_s: 30,
+            webhook_max_attempts: 8,
+        }
+    }
+}
+
+impl AnalyticsConfig {
+    pub fn rollup_interval(&self) -> Duration {
+        Duration::from_millis(self.rollup_interval_ms.max(10))
+    }
+
+    /// Instants before which raw uplinks and readings go, as of `now`.
+    pub fn horizons(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>) {
+        let before = |d: Option<u32>| d.map(|d| now - chrono::Duration::days(i64::from(d)));
+        (before(self.retain_uplinks_days), before(self.retain_readings_days))
+    }
+}
+
 /// Logs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -395,6 +447,20 @@ impl Config {
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         if let Some(v) = var("DATABASE_URL") {
             self.database.url = v;
+        }
+        if let Some(v) = var("ROC42_RETAIN_UPLINKS_DAYS") {
+            self.analytics.retain_uplinks_days = if v.is_empty() {
+                None
+            } else {
+                Some(v.parse().context("ROC42_RETAIN_UPLINKS_DAYS: a number of days")?)
+            };
+        }
+        if let Some(v) = var("ROC42_RETAIN_READINGS_DAYS") {
+            self.analytics.retain_readings_days = if v.is_empty() {
+                None
+            } else {
+                Some(v.parse().context("ROC42_RETAIN_READINGS_DAYS: a number of days")?)
+            };
         }
         if let Some(v) = var("ROC42_MQTT_URL") {
             self.mqtt.url = v;

@@ -9,6 +9,7 @@
 //! - [`ingest`]: the MQTT consumer and one adapter per network-server format -> `Uplink`;
 //! - [`pipeline`]: decode stage and batch writer, joined by bounded channels;
 //! - [`store`]: PostgreSQL/TimescaleDB access and migrations;
+//! - [`analytics`]: rollups and retention upkeep, indicators, alerts, fleet health, experiments, exports;
 //! - [`onboarding`]: operators' bulk import of devices from CSV (checked whole, applied atomically);
 //! - [`api`]: the axum HTTP API and its OpenAPI document;
 //! - [`app`]: wiring and ordered shutdown;
@@ -18,6 +19,7 @@
 //!
 //! Device models and their decoders live in the `roc42-decoders` crate (`decoders/`).
 
+pub mod analytics;
 pub mod api;
 pub mod app;
 pub mod bench;
@@ -31,3 +33,14 @@ pub mod pipeline;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+
+/// Makes rustls's ring provider the process default (once; later calls do nothing).
+/// HTTP clients (alert webhooks) take it from there: the build carries no other provider
+/// (aws-lc-rs would be a C/cmake build).
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err: another provider is already the default, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

@@ -202,6 +202,7 @@ enum DevicesCommand {
 }
 
 fn main() -> ExitCode {
+    roc42::install_crypto_provider();
     let cli = Cli::parse();
     let cfg = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adapters;
+mod analytics;
 mod api;
 mod appskey;
 mod auth;

@@ -108,5 +108,9 @@ async fn reprocess_after_a_fix_decodes_stored_frames_idempotently() {
     let s = reprocess(&db, &["--dev-eui", eui, "--outcome", "decode_failed"]);
     assert_eq!((s["uplinks"].as_u64(), s["decoded"].as_u64()), (Some(1), Some(1)));
     assert_eq!(db.count("SELECT count(*) FROM reading").await, 255);
+    // What reprocessing wrote reaches the rollups: marked in its transaction.
+    roc42::store::rollup::refresh_all(&db.pool, None).await.unwrap();
+    assert_eq!(db.count("SELECT coalesce(sum(count), 0)::int8 FROM rollup_hour").await, 255);
+    assert_eq!(db.count("SELECT coalesce(sum(count), 0)::int8 FROM rollup_day").await, 255);
     db.drop_db().await;
 }

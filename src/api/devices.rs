@@ -304,7 +304,7 @@ pub async fn readings(
             readings = rows.into_iter().map(Into::into).collect();
         }
         (Some(metric), bucket) => {
-            let rows = reading::buckets(&s.pool, scope, &[device.id], metric, p.from, p.to, bucket, &time_zone).await?;
+            let rows = reading::buckets(&s.pool, scope, &[device.id], metric, p.from, p.to, bucket).await?;
             buckets = rows.into_iter().map(|b| BucketDto::new(metric, b)).collect();
         }
         (None, _) => return Err(ApiError::BadRequest("metric is required here".into())),

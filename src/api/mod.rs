@@ -1,11 +1,14 @@
 //! The HTTP API (axum): `router(state)` builds every route, so authentication can be
 //! added in one place. One file per resource; [`error`] is the one error shape.
 
+pub mod alerts;
 pub mod auth;
 pub mod catalogue;
 pub mod devices;
 pub mod docs;
 pub mod error;
+pub mod exports;
+pub mod indicators;
 pub mod ingest;
 pub mod map;
 pub mod meta;
@@ -85,6 +88,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sites", get(sites::list).post(sites::create))
         .route("/api/v1/sites/{id}", get(sites::get).patch(sites::update))
         .route("/api/v1/sites/{id}/readings", get(sites::readings))
+        .route("/api/v1/sites/{id}/indicators", get(indicators::site))
+        .route("/api/v1/exports/operat", get(indicators::operat))
+        .route("/api/v1/exports/readings", get(exports::readings))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/rules", get(alerts::rules).post(alerts::create_rule))
+        .route("/api/v1/alerts/rules/{id}", axum::routing::delete(alerts::delete_rule))
         .route("/api/v1/devices", get(devices::list).post(onboarding::create))
         .route(
             "/api/v1/devices/import",
@@ -159,6 +168,13 @@ impl Modify for BearerAuth {
         sites::readings,
         sites::create,
         sites::update,
+        indicators::site,
+        indicators::operat,
+        exports::readings,
+        alerts::list,
+        alerts::rules,
+        alerts::create_rule,
+        alerts::delete_rule,
         devices::list,
         devices::get,
         devices::readings,

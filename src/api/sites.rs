@@ -136,7 +136,7 @@ pub async fn readings(
             }
         }
     } else {
-        let rows = reading::buckets(&s.pool, scope, &ids, &metric, p.from, p.to, p.bucket, &site.time_zone).await?;
+        let rows = reading::buckets(&s.pool, scope, &ids, &metric, p.from, p.to, p.bucket).await?;
         for b in rows {
             if let Some(i) = index(b.device_id) {
                 series[i].buckets.push(BucketDto::new(&metric, b));
@@ -167,6 +167,23 @@ pub(super) fn check_position(latitude: Option<f64>, longitude: Option<f64>) -> R
     Ok(())
 }
 
+/// The fields of a site write that have a range: position, occupancy, area, year.
+fn check_site(input: &SiteInput) -> Result<(), ApiError> {
+    check_position(input.latitude, input.longitude)?;
+    if let Some(problem) = input.occupancy.as_ref().and_then(|o| o.problem()) {
+        return Err(ApiError::BadRequest(problem));
+    }
+    if input.floor_area_m2.is_some_and(|a| !(a.is_finite() && a > 0.0)) {
+        return Err(ApiError::BadRequest("floor_area_m2 must be a positive number".into()));
+    }
+    if input.baseline_year.is_some_and(|y| !(2010..=2100).contains(&y)) {
+        return Err(ApiError::BadRequest(
+            "baseline_year must be between 2010 and 2100 (the décret tertiaire's floor)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Creates a site in a commune (operators).
 #[utoipa::path(post, path = "/api/v1/sites", tag = "sites", request_body = SiteInput,
     responses((status = 201, body = Site), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -178,7 +195,7 @@ pub async fn create(
     if input.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err(ApiError::BadRequest("name is required".into()));
     }
-    check_position(input.latitude, input.longitude)?;
+    check_site(&input)?;
     if domain::get_commune(&s.pool, commune).await?.is_none() {
         return Err(ApiError::BadRequest(format!("unknown commune {commune:?}")));
     }
@@ -207,7 +224,7 @@ pub async fn update(
     if input.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         return Err(ApiError::BadRequest("name cannot be empty".into()));
     }
-    check_position(input.latitude, input.longitude)?;
+    check_site(&input)?;
     match domain::update_site(&s.pool, id, &input).await {
         Ok(_) => {}
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {

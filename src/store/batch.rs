@@ -1,5 +1,5 @@
 //! Writes one batch of pipeline records in one transaction: uplinks, network-server
-//! events, readings, the devices' last-seen times and rejected messages. Idempotent: a redelivered message
+//! events, readings (and their rollup marks), the devices' last-seen times and rejected messages. Idempotent: a redelivered message
 //! changes nothing (uplinks are unique on their dedup key, readings on device, metric
 //! and time).
 
@@ -238,6 +238,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        super::rollup::mark(&mut tx, &rd.device_id, &rd.time).await?;
     }
     if !last_seen.is_empty() {
         let (ids, times): (Vec<i64>, Vec<DateTime<Utc>>) = last_seen.into_iter().unzip();

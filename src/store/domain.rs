@@ -46,6 +46,16 @@ pub struct Site {
     pub time_zone: String,
     /// Devices placed at the site and not retired.
     pub devices: i64,
+    /// When the site is occupied (air-quality indicators); null: school hours,
+    /// Monday to Friday 08:30-16:30.
+    #[schema(value_type = Option<crate::analytics::indicators::Occupancy>)]
+    pub occupancy: Option<sqlx::types::Json<crate::analytics::indicators::Occupancy>>,
+    /// Heated floor area, in m2 (OPERAT: "surface de plancher").
+    pub floor_area_m2: Option<f64>,
+    /// The building's identifier in OPERAT (its EFA reference).
+    pub operat_id: Option<String>,
+    /// Reference year energy is compared with (décret tertiaire); null: the year before.
+    pub baseline_year: Option<i32>,
 }
 
 /// A service of the catalogue.
@@ -143,7 +153,8 @@ pub async fn commune_codes(pool: &PgPool) -> Result<HashSet<String>, sqlx::Error
 }
 
 const SITE_COLUMNS: &str = "s.id, s.commune, s.name, s.address, s.latitude, s.longitude, c.time_zone,
-    (SELECT count(*) FROM device d WHERE d.site_id = s.id AND d.retired_at IS NULL) AS devices";
+    (SELECT count(*) FROM device d WHERE d.site_id = s.id AND d.retired_at IS NULL) AS devices,
+    s.occupancy, s.floor_area_m2, s.operat_id, s.baseline_year";
 
 /// Sites of `scope` (a commune's INSEE code; `None`: all), only `commune`'s when given,
 /// by commune then name.
@@ -177,11 +188,17 @@ pub struct SiteInput {
     pub address: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    /// Weekly occupied slots in local time, e.g. `{"slots": [{"days": ["mon", "tue"], "from": "08:30", "to": "16:30"}]}`.
+    pub occupancy: Option<crate::analytics::indicators::Occupancy>,
+    pub floor_area_m2: Option<f64>,
+    pub operat_id: Option<String>,
+    pub baseline_year: Option<i32>,
 }
 
 /// Creates a site; `None` if the commune already has a site of that name.
 pub async fn create_site(pool: &PgPool, commune: &str, s: &SiteInput) -> Result<Option<i64>, sqlx::Error> {
-    const Q: &str = "INSERT INTO site (commune, name, address, latitude, longitude) VALUES ($1, $2, $3, $4, $5)
+    const Q: &str = "INSERT INTO site (commune, name, address, latitude, longitude, occupancy, floor_area_m2,
+            operat_id, baseline_year) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (commune, name) DO NOTHING RETURNING id";
     sqlx::query_scalar(Q)
         .bind(commune)
@@ -189,6 +206,10 @@ pub async fn create_site(pool: &PgPool, commune: &str, s: &SiteInput) -> Result<
         .bind(&s.address)
         .bind(s.latitude)
         .bind(s.longitude)
+        .bind(s.occupancy.as_ref().map(sqlx::types::Json))
+        .bind(s.floor_area_m2)
+        .bind(&s.operat_id)
+        .bind(s.baseline_year)
         .fetch_optional(pool)
         .await
 }
@@ -196,7 +217,9 @@ pub async fn create_site(pool: &PgPool, commune: &str, s: &SiteInput) -> Result<
 /// Changes a site's name, address or position; false if there is no such site.
 pub async fn update_site(pool: &PgPool, id: i64, s: &SiteInput) -> Result<bool, sqlx::Error> {
     const Q: &str = "UPDATE site SET name = coalesce($2, name), address = coalesce($3, address),
-            latitude = coalesce($4, latitude), longitude = coalesce($5, longitude)
+            latitude = coalesce($4, latitude), longitude = coalesce($5, longitude),
+            occupancy = coalesce($6, occupancy), floor_area_m2 = coalesce($7, floor_area_m2),
+            operat_id = coalesce($8, operat_id), baseline_year = coalesce($9, baseline_year)
         WHERE id = $1";
     let n = sqlx::query(Q)
         .bind(id)
@@ -204,6 +227,10 @@ pub async fn update_site(pool: &PgPool, id: i64, s: &SiteInput) -> Result<bool, 
         .bind(&s.address)
         .bind(s.latitude)
         .bind(s.longitude)
+        .bind(s.occupancy.as_ref().map(sqlx::types::Json))
+        .bind(s.floor_area_m2)
+        .bind(&s.operat_id)
+        .bind(s.baseline_year)
         .execute(pool)
         .await?
         .rows_affected();
@@ -321,6 +348,24 @@ pub async fn sync_service_models(pool: &PgPool) -> Result<(), sqlx::Error> {
         sqlx::query(Q).bind(category.as_str()).bind(&ids).execute(pool).await?;
     }
     Ok(())
+}
+
+/// Copies the binary's metric catalogue into table `metric` (names, units, kinds), for
+/// SQL users. Idempotent; run after every migration.
+pub async fn sync_metrics(pool: &PgPool) -> Result<(), sqlx::Error> {
+    const Q: &str = "INSERT INTO metric (name, unit, kind, description)
+        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+        ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit, kind = EXCLUDED.kind, description = EXCLUDED.description
+        WHERE (metric.unit, metric.kind, metric.description) IS DISTINCT FROM (EXCLUDED.unit, EXCLUDED.kind, EXCLUDED.description)";
+    let all = roc42_decoders::Metric::ALL.iter().map(|m| m.info());
+    let (mut names, mut units, mut kinds, mut descriptions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for m in all {
+        names.push(m.name);
+        units.push(m.unit);
+        kinds.push(m.kind.as_str());
+        descriptions.push(m.description);
+    }
+    sqlx::query(Q).bind(&names).bind(&units).bind(&kinds).bind(&descriptions).execute(pool).await.map(|_| ())
 }
 
 /// Subscriptions, by commune then service; only `commune`'s when given.

@@ -2,13 +2,16 @@
 //! per table family. SQL lives here as `const`s checked at runtime (the build needs no
 //! database); business rules do not.
 
+pub mod alert;
 pub mod batch;
 pub mod device;
 pub mod domain;
 pub mod event;
+pub mod export;
 pub mod model;
 pub mod reading;
 pub mod rejected;
+pub mod rollup;
 pub mod token;
 pub mod uplink;
 
@@ -51,7 +54,8 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context(
         "apply migrations (is the timescaledb extension installed and preloaded? see deploy/local/services.sh)",
     )?;
-    domain::sync_service_models(pool).await.context("add the built-in models to the catalogue's services")
+    domain::sync_service_models(pool).await.context("add the built-in models to the catalogue's services")?;
+    domain::sync_metrics(pool).await.context("copy the metric catalogue")
 }
 
 /// Whether a database error may go away by itself (retry) rather than being about the

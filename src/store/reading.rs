@@ -55,6 +55,27 @@ pub async fn latest(
     sqlx::query_as::<_, ReadingPoint>(Q).bind(device_id).bind(since).bind(scope).fetch_all(pool).await
 }
 
+/// Writes readings outside the pipeline (operators' corrections, tests, the bench's
+/// generator): a reading already stored at that (device, metric, time) takes the new
+/// value. Marks their rollups for a refresh in the same transaction.
+pub async fn upsert(
+    pool: &PgPool,
+    device_ids: &[i64],
+    metrics: &[&str],
+    times: &[DateTime<Utc>],
+    values: &[f64],
+) -> Result<u64, sqlx::Error> {
+    const Q: &str = "INSERT INTO reading (device_id, metric, time, value)
+        SELECT * FROM UNNEST($1::int8[], $2::text[], $3::timestamptz[], $4::float8[])
+        ON CONFLICT (device_id, metric, time) DO UPDATE SET value = EXCLUDED.value";
+    let mut tx = pool.begin().await?;
+    let n =
+        sqlx::query(Q).bind(device_ids).bind(metrics).bind(times).bind(values).execute(&mut *tx).await?.rows_affected();
+    super::rollup::mark(&mut tx, device_ids, times).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
 /// Counts readings of a device (tests, bench).
 pub async fn count_for_device(pool: &PgPool, device_id: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM reading WHERE device_id = $1").bind(device_id).fetch_one(pool).await
@@ -80,12 +101,12 @@ pub enum Bucket {
 }
 
 impl Bucket {
-    /// Width and time zone of the buckets, given the zone of local days. Hours are UTC
-    /// hours: local ones would merge the two 02:00-03:00 of the autumn change.
-    fn width_and_zone(self, local: &str) -> (&'static str, &str) {
+    /// The rollups the bucket reads; `None` for raw readings.
+    pub fn grain(self) -> Option<super::rollup::Grain> {
         match self {
-            Bucket::Raw | Bucket::Hour => ("1 hour", "UTC"),
-            Bucket::Day => ("1 day", local),
+            Bucket::Raw => None,
+            Bucket::Hour => Some(super::rollup::Grain::Hour),
+            Bucket::Day => Some(super::rollup::Grain::Day),
         }
     }
 }
@@ -106,9 +127,9 @@ pub struct BucketRow {
     pub last: f64,
 }
 
-/// Per device and bucket, the aggregates of `metric` over `[from, to)`, oldest first;
-/// days are cut in `time_zone` (IANA name). Devices outside `scope` give nothing.
-#[allow(clippy::too_many_arguments)]
+/// Per device and bucket, the aggregates of `metric` over `[from, to)`, oldest first,
+/// from the rollups (days are the local days of each device's commune). Devices outside
+/// `scope` give nothing; `Bucket::Raw` gives nothing (see [`series`]).
 pub async fn buckets(
     pool: &PgPool,
     scope: Option<&str>,
@@ -117,26 +138,21 @@ pub async fn buckets(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     bucket: Bucket,
-    time_zone: &str,
 ) -> Result<Vec<BucketRow>, sqlx::Error> {
-    let q = format!(
-        "SELECT device_id, time_bucket($6::interval, time, $7::text) AS time, count(*) AS count, avg(value) AS avg,
-                min(value) AS min, max(value) AS max, last(value, time) AS last
-        FROM reading
-        WHERE device_id = ANY({SCOPED_IDS}) AND metric = $3 AND time >= $4 AND time < $5
-        GROUP BY 1, 2 ORDER BY 1, 2"
-    );
-    let (width, zone) = bucket.width_and_zone(time_zone);
-    sqlx::query_as::<_, BucketRow>(&q)
-        .bind(device_ids)
-        .bind(scope)
-        .bind(metric)
-        .bind(from)
-        .bind(to)
-        .bind(width)
-        .bind(zone)
-        .fetch_all(pool)
-        .await
+    let Some(grain) = bucket.grain() else { return Ok(Vec::new()) };
+    let rows = super::rollup::rows(pool, scope, device_ids, Some(metric), from, to, grain).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| BucketRow {
+            device_id: r.device_id,
+            time: r.time,
+            count: r.count,
+            avg: r.avg,
+            min: r.min,
+            max: r.max,
+            last: r.last,
+        })
+        .collect())
 }
 
 /// One stored reading of some device.

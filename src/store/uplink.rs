@@ -207,6 +207,7 @@ pub async fn store_redecoded(conn: &mut PgConnection, up: &Redecoded, rd: &Readi
             .execute(&mut *conn)
             .await?
             .rows_affected();
+        super::rollup::mark(&mut *conn, &device_id, &time).await?;
     }
     let (ids, times): (Vec<i64>, Vec<DateTime<Utc>>) =
         up.device_id.iter().zip(&up.time).filter_map(|(d, t)| Some(((*d)?, *t))).unzip();

@@ -35,6 +35,8 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> Self {
+        // reqwest's TLS (alert webhooks, test clients) takes the process default provider.
+        roc42::install_crypto_provider();
         let name = format!("roc42_test_{}", unique());
         let base = base_database_url();
         let url = match base.rfind('/') {
@@ -247,21 +249,12 @@ pub async fn router_as(db: &TestDb, role: roc42::store::token::Role, commune: Op
     with_token(router, &token(&db.pool, role, commune).await)
 }
 
-/// Inserts readings `(device_id, metric, time, value)` in one statement.
+/// Inserts (or corrects) readings `(device_id, metric, time, value)` and refreshes the rollups.
 pub async fn insert_readings(pool: &PgPool, rows: &[(i64, &str, chrono::DateTime<chrono::Utc>, f64)]) {
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let metrics: Vec<&str> = rows.iter().map(|r| r.1).collect();
     let times: Vec<chrono::DateTime<chrono::Utc>> = rows.iter().map(|r| r.2).collect();
     let values: Vec<f64> = rows.iter().map(|r| r.3).collect();
-    sqlx::query(
-        "INSERT INTO reading (device_id, metric, time, value)
-         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::timestamptz[], $4::float8[])",
-    )
-    .bind(&ids)
-    .bind(&metrics)
-    .bind(&times)
-    .bind(&values)
-    .execute(pool)
-    .await
-    .expect("insert readings");
+    roc42::store::reading::upsert(pool, &ids, &metrics, &times, &values).await.expect("insert readings");
+    roc42::store::rollup::refresh_all(pool, None).await.expect("refresh rollups");
 }

@@ -1,0 +1,280 @@
+//! Rollups of readings (hourly in UTC, daily in the commune's local time) and retention.
+//!
+//! Whatever writes readings marks the (device, UTC hour) it touched in `rollup_pending`,
+//! in the same transaction ([`mark`]). [`refresh`] claims marks and recomputes those
+//! hours, and the local days that contain them, from the raw readings: a late,
+//! out-of-order or reprocessed reading gives the same rollups as a recomputation of
+//! everything. Claims skip locked marks, so several roc42 processes can refresh at once.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
+
+/// Marks the (device, hour) of each reading given as changed. Call it in the transaction
+/// that writes the readings.
+pub async fn mark(conn: &mut PgConnection, device_ids: &[i64], times: &[DateTime<Utc>]) -> Result<(), sqlx::Error> {
+    const Q: &str = "INSERT INTO rollup_pending (device_id, hour)
+        SELECT * FROM UNNEST($1::int8[], $2::timestamptz[]) ON CONFLICT DO NOTHING";
+    let hours: BTreeSet<(i64, DateTime<Utc>)> = device_ids
+        .iter()
+        .zip(times)
+        .filter_map(|(&id, &t)| Some((id, t.duration_trunc(Duration::hours(1)).ok()?)))
+        .collect();
+    if hours.is_empty() {
+        return Ok(());
+    }
+    let (ids, hours): (Vec<i64>, Vec<DateTime<Utc>>) = hours.into_iter().unzip();
+    sqlx::query(Q).bind(&ids).bind(&hours).execute(conn).await?;
+    Ok(())
+}
+
+/// What one [`refresh`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Marks consumed.
+    pub marks: u64,
+    /// Hourly and daily rollup rows written.
+    pub hours: u64,
+    pub days: u64,
+    /// Marks older than `horizon` dropped without recomputation (their raw readings may
+    /// be gone: the rollups keep what they had).
+    pub frozen: u64,
+    /// Devices whose readings changed, for the alert evaluation.
+    pub devices: Vec<i64>,
+}
+
+const CLAIM: &str = "DELETE FROM rollup_pending p USING (
+        SELECT device_id, hour FROM rollup_pending ORDER BY device_id, hour LIMIT $1 FOR UPDATE SKIP LOCKED) c
+    WHERE p.device_id = c.device_id AND p.hour = c.hour
+    RETURNING p.device_id, p.hour";
+
+// Buckets to recompute: `b` (start) and `e` (end) per device, given as arrays $1..$3.
+// The lateral scan uses the unique index (device_id, metric, time) by its device prefix
+// within the chunks of the bucket.
+fn recompute(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} (device_id, metric, bucket, count, sum, min, max, first, last, last_time, increase)
+        SELECT k.device_id, r.metric, k.b, count(*), sum(r.value), min(r.value), max(r.value),
+               first(r.value, r.time), last(r.value, r.time), max(r.time),
+               coalesce(sum(CASE WHEN r.prev IS NULL THEN 0 WHEN r.value >= r.prev THEN r.value - r.prev
+                                 ELSE r.value END), 0)
+        FROM UNNEST($1::int8[], $2::timestamptz[], $3::timestamptz[]) AS k(device_id, b, e)
+        CROSS JOIN LATERAL (
+            SELECT metric, time, value, lag(value) OVER (PARTITION BY metric ORDER BY time) AS prev
+            FROM reading WHERE device_id = k.device_id AND time >= k.b AND time < k.e) r
+        GROUP BY k.device_id, r.metric, k.b
+        ON CONFLICT (device_id, metric, bucket) DO UPDATE SET
+            count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,
+            first = EXCLUDED.first, last = EXCLUDED.last, last_time = EXCLUDED.last_time,
+            increase = EXCLUDED.increase"
+    )
+}
+
+fn clear(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} h USING UNNEST($1::int8[], $2::timestamptz[]) AS k(device_id, b)
+        WHERE h.device_id = k.device_id AND h.bucket = k.b"
+    )
+}
+
+// The local days containing the claimed hours, per device, with their end (23, 24 or 25
+// hours later), in the device's commune's zone (Europe/Paris without a commune).
+const DAYS: &str = "SELECT DISTINCT k.device_id, time_bucket('1 day', k.hour, z.tz) AS b,
+        ((time_bucket('1 day', k.hour, z.tz) AT TIME ZONE z.tz) + interval '1 day') AT TIME ZONE z.tz AS e
+    FROM UNNEST($1::int8[], $2::timestamptz[]) AS k(device_id, hour)
+    LEFT JOIN device d ON d.id = k.device_id
+    LEFT JOIN commune c ON c.insee = d.commune
+    CROSS JOIN LATERAL (SELECT coalesce(c.time_zone, 'Europe/Paris') AS tz) z
+    ORDER BY 1, 2";
+
+/// Claims up to `limit` marks and recomputes their hours and days, in one transaction.
+/// Marks before `horizon` (raw retention) are dropped, not recomputed.
+pub async fn refresh(pool: &PgPool, limit: i64, horizon: Option<DateTime<Utc>>) -> Result<Refreshed, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let claimed: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(CLAIM).bind(limit).fetch_all(&mut *tx).await?;
+    let mut out = Refreshed { marks: claimed.len() as u64, ..Refreshed::default() };
+    let mut claimed: Vec<(i64, DateTime<Utc>)> = claimed;
+    claimed.sort_unstable();
+    let before = claimed.len();
+    if let Some(h) = horizon {
+        claimed.retain(|(_, hour)| *hour >= h);
+    }
+    out.frozen = (before - claimed.len()) as u64;
+    if claimed.is_empty() {
+        tx.commit().await?;
+        return Ok(out);
+    }
+    let (ids, hours): (Vec<i64>, Vec<DateTime<Utc>>) = claimed.iter().copied().unzip();
+    let ends: Vec<DateTime<Utc>> = hours.iter().map(|h| *h + Duration::hours(1)).collect();
+    sqlx::query(&clear("rollup_hour")).bind(&ids).bind(&hours).execute(&mut *tx).await?;
+    out.hours = sqlx::query(&recompute("rollup_hour"))
+        .bind(&ids)
+        .bind(&hours)
+        .bind(&ends)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+
+    let days: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> =
+        sqlx::query_as(DAYS).bind(&ids).bind(&hours).fetch_all(&mut *tx).await?;
+    let day_ids: Vec<i64> = days.iter().map(|d| d.0).collect();
+    let day_starts: Vec<DateTime<Utc>> = days.iter().map(|d| d.1).collect();
+    let day_ends: Vec<DateTime<Utc>> = days.iter().map(|d| d.2).collect();
+    sqlx::query(&clear("rollup_day")).bind(&day_ids).bind(&day_starts).execute(&mut *tx).await?;
+    out.days = sqlx::query(&recompute("rollup_day"))
+        .bind(&day_ids)
+        .bind(&day_starts)
+        .bind(&day_ends)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    let mut devices = ids;
+    devices.dedup();
+    out.devices = devices;
+    Ok(out)
+}
+
+/// Refreshes until no mark is left (tests, `roc42 bench`, before retention).
+pub async fn refresh_all(pool: &PgPool, horizon: Option<DateTime<Utc>>) -> Result<Refreshed, sqlx::Error> {
+    let mut total = Refreshed::default();
+    loop {
+        let r = refresh(pool, 5000, horizon).await?;
+        if r.marks == 0 {
+            return Ok(total);
+        }
+        total.marks += r.marks;
+        total.hours += r.hours;
+        total.days += r.days;
+        total.frozen += r.frozen;
+        total.devices.extend(r.devices);
+    }
+}
+
+/// Marks every hour of every device that has readings in `[from, to)`: rebuilds the
+/// rollups of a period from scratch (`roc42 rollups rebuild`, the bench).
+pub async fn mark_range(pool: &PgPool, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    const Q: &str = "INSERT INTO rollup_pending (device_id, hour)
+        SELECT DISTINCT device_id, time_bucket('1 hour', time) FROM reading WHERE time >= $1 AND time < $2
+        ON CONFLICT DO NOTHING";
+    Ok(sqlx::query(Q).bind(from).bind(to).execute(pool).await?.rows_affected())
+}
+
+/// Marks waiting for a refresh.
+pub async fn pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM rollup_pending").fetch_one(pool).await
+}
+
+/// One rollup row, as the API and indicators read it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, ToSchema)]
+pub struct RollupRow {
+    #[serde(skip)]
+    pub device_id: i64,
+    #[serde(skip)]
+    pub metric: String,
+    /// Start of the bucket (local midnight for days, as a UTC instant).
+    pub time: DateTime<Utc>,
+    /// Readings in the bucket.
+    pub count: i64,
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+    pub first: f64,
+    /// The latest reading of the bucket.
+    pub last: f64,
+    /// Sum of the counter steps inside the bucket (a decrease counts as a reset).
+    #[serde(skip)]
+    pub increase: f64,
+}
+
+/// Hourly or daily rollups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    Hour,
+    Day,
+}
+
+impl Grain {
+    fn table(self) -> &'static str {
+        match self {
+            Grain::Hour => "rollup_hour",
+            Grain::Day => "rollup_day",
+        }
+    }
+}
+
+/// Rollups of `metric` (all metrics if `None`) for these devices over the buckets that
+/// overlap `[from, to)` (so the local day or hour `from` falls in is whole), by device,
+/// metric and time. Devices outside `scope` (a commune's INSEE code) give nothing.
+#[allow(clippy::too_many_arguments)]
+pub async fn rows(
+    pool: &PgPool,
+    scope: Option<&str>,
+    device_ids: &[i64],
+    metric: Option<&str>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    grain: Grain,
+) -> Result<Vec<RollupRow>, sqlx::Error> {
+    let start = match grain {
+        Grain::Hour => "time_bucket('1 hour', $4::timestamptz)",
+        Grain::Day => "time_bucket('1 day', $4::timestamptz, coalesce(c.time_zone, 'Europe/Paris'))",
+    };
+    let q = format!(
+        "SELECT r.device_id, r.metric, r.bucket AS time, r.count::int8 AS count, r.sum / r.count AS avg, r.min, r.max,
+                r.first, r.last, r.increase
+        FROM device d
+        LEFT JOIN commune c ON c.insee = d.commune
+        JOIN {} r ON r.device_id = d.id AND ($3::text IS NULL OR r.metric = $3) AND r.bucket >= {start} AND r.bucket < $5
+        WHERE d.id = ANY($1::int8[]) AND ($2::text IS NULL OR d.commune = $2)
+        ORDER BY r.device_id, r.metric, r.bucket",
+        grain.table()
+    );
+    sqlx::query_as::<_, RollupRow>(&q)
+        .bind(device_ids)
+        .bind(scope)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await
+}
+
+/// What retention dropped.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    pub uplink_chunks: u64,
+    pub reading_chunks: u64,
+}
+
+/// Drops the chunks of raw uplinks and readings entirely older than the given instants
+/// (rollups are kept). Pending marks are refreshed first, so no rollup misses what is
+/// dropped.
+pub async fn retain(
+    pool: &PgPool,
+    uplinks_before: Option<DateTime<Utc>>,
+    readings_before: Option<DateTime<Utc>>,
+) -> Result<Dropped, sqlx::Error> {
+    refresh_all(pool, None).await?;
+    let mut out = Dropped::default();
+    if let Some(t) = uplinks_before {
+        let dropped: Vec<String> =
+            sqlx::query_scalar("SELECT drop_chunks('uplink', older_than => $1::timestamptz)::text")
+                .bind(t)
+                .fetch_all(pool)
+                .await?;
+        out.uplink_chunks = dropped.len() as u64;
+    }
+    if let Some(t) = readings_before {
+        let dropped: Vec<String> =
+            sqlx::query_scalar("SELECT drop_chunks('reading', older_than => $1::timestamptz)::text")
+                .bind(t)
+                .fetch_all(pool)
+                .await?;
+        out.reading_chunks = dropped.len() as u64;
+    }
+    Ok(out)
+}
