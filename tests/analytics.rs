@@ -682,3 +682,135 @@ impl TruncMicros for DateTime<Utc> {
         DateTime::from_timestamp_micros(self.timestamp_micros()).unwrap()
     }
 }
+
+/// Stores an uplink as the pipeline would, with its frame counter and gateways.
+async fn uplink(db: &TestDb, device_id: i64, eui: &str, time: DateTime<Utc>, f_cnt: i64, rx: Value) {
+    sqlx::query(
+        "INSERT INTO uplink (time, received_at, dedup_key, lns, device_id, dev_eui, f_cnt, f_port, payload, rx, outcome)
+         VALUES ($1, $1, $2, 'chirpstack', $3, $4, $5, 1, '\\x00', $6, 'decoded')",
+    )
+    .bind(time)
+    .bind(format!("{eui}-{}", time.timestamp_micros()))
+    .bind(device_id)
+    .bind(eui)
+    .bind(f_cnt)
+    .bind(rx)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn fleet_health_counts_losses_across_a_rejoin_and_summarises_gateways() {
+    let db = TestDb::new().await;
+    import(&db, &format!("{ROOM},Salle CM2,elsys-ers-co2,42218,École Jules Ferry,air-quality-schools\n")).await;
+    let room = id_of(&db, ROOM).await;
+    let base = Utc::now() - Duration::hours(5);
+    // Counters 10, 11, 13, 14 (12 lost), a join, then 0, 1, 2, 5 (3 and 4 lost): 8
+    // received of 11 sent (10-14 and 0-5), 3 lost.
+    // Gateway A hears every uplink at -100 dBm; gateway B the first four, at -80.
+    for (i, f) in [10, 11, 13, 14, 0, 1, 2, 5].into_iter().enumerate() {
+        let mut rx = vec![json!({"gateway_id": "gw-a", "rssi": -100, "snr": 2.0})];
+        if i < 4 {
+            rx.push(json!({"gateway_id": "gw-b", "rssi": -80, "snr": 8.0}));
+        }
+        uplink(&db, room, ROOM, base + Duration::minutes(15 * i as i64), f, Value::Array(rx)).await;
+    }
+    sqlx::query(
+        "INSERT INTO lns_event (time, received_at, dedup_key, lns, kind, dev_eui, device_id, body)
+        VALUES ($1, $1, 'join-1', 'chirpstack', 'join', $2, $3, '{}')",
+    )
+    .bind(base + Duration::minutes(50))
+    .bind(ROOM)
+    .bind(room)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    insert_readings(&db.pool, &[(room, "battery.level", base, 87.0)]).await;
+
+    let op = router_as(&db, Role::Operator, None).await;
+    let (s, v) = request(&op, Method::GET, "/api/v1/fleet/health", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let d = &v["devices"][0];
+    assert_eq!(d["dev_eui"], ROOM);
+    assert_eq!(
+        (d["received"].as_i64(), d["expected"].as_i64(), d["lost"].as_i64(), d["sessions"].as_i64()),
+        (Some(8), Some(11), Some(3), Some(2)),
+        "{d}"
+    );
+    assert_eq!(d["loss_rate"].as_f64(), Some(3.0 / 11.0));
+    assert_eq!(d["battery_level"].as_f64(), Some(87.0));
+    // Best gateway per uplink: -80 four times, -100 four times.
+    assert_eq!(
+        (d["rssi"]["min"].as_f64(), d["rssi"]["median"].as_f64(), d["rssi"]["max"].as_f64()),
+        (Some(-100.0), Some(-90.0), Some(-80.0))
+    );
+    assert_eq!(d["gateways"], json!(["gw-a", "gw-b"]));
+    let gws = v["gateways"].as_array().unwrap();
+    assert_eq!(
+        (gws[0]["gateway_id"].as_str(), gws[0]["uplinks"].as_i64(), gws[0]["median_rssi"].as_f64()),
+        (Some("gw-a"), Some(8), Some(-100.0))
+    );
+    assert_eq!(
+        (gws[1]["gateway_id"].as_str(), gws[1]["uplinks"].as_i64(), gws[1]["median_snr"].as_f64()),
+        (Some("gw-b"), Some(4), Some(8.0))
+    );
+    assert_eq!(v["decode_failures"][0]["model"], "elsys-ers-co2");
+    assert_eq!(
+        (v["decode_failures"][0]["uplinks"].as_i64(), v["decode_failures"][0]["decode_failed"].as_i64()),
+        (Some(8), Some(0))
+    );
+    // Operators only: gateways serve every commune.
+    let se = router_as(&db, Role::Commune, Some("42218")).await;
+    let (s, _) = request(&se, Method::GET, "/api/v1/fleet/health", None, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn experiment_results_give_devices_completeness_metrics_and_indicators() {
+    let db = TestDb::new().await;
+    school(&db).await;
+    let room = id_of(&db, ROOM).await;
+    // Three frames of ROOM in January, counters 1, 2, 4: 3 of 4 received.
+    for (day, f) in [(5, 1), (6, 2), (7, 4)] {
+        uplink(&db, room, ROOM, t(&format!("2026-01-{day:02}T12:00:00Z")), f, json!([])).await;
+    }
+    let op = router_as(&db, Role::Operator, None).await;
+    let body = json!({"name": "CO2 des écoles, janvier 2026", "theme": "air quality", "services": ["air-quality-schools"],
+        "communes": ["42218"], "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-02-01T00:00:00Z"});
+    let (s, v) = request(&op, Method::POST, "/api/v1/experiments", Some(body), None).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let analyst = router_as(&db, Role::Analyst, None).await;
+    let (s, v) = request(&analyst, Method::GET, &format!("/api/v1/experiments/{id}/results"), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let euis: Vec<&str> = v["devices"].as_array().unwrap().iter().map(|d| d["dev_eui"].as_str().unwrap()).collect();
+    assert_eq!(euis, [ROOM, PM], "the air-quality devices of the commune, not the meter or the parking");
+    let d = &v["devices"][0];
+    assert_eq!(
+        (d["frames"]["received"].as_i64(), d["frames"]["expected"].as_i64(), d["completeness"].as_f64()),
+        (Some(3), Some(4), Some(0.75))
+    );
+    assert_eq!((d["days_with_data"].as_i64(), d["days"].as_i64()), (Some(1), Some(31)));
+    assert_eq!(v["completeness"].as_f64(), Some(0.75));
+    let co2 = v["metrics"].as_array().unwrap().iter().find(|m| m["metric"] == "air.co2").unwrap();
+    assert_eq!(
+        (
+            co2["readings"].as_i64(),
+            co2["mean"].as_f64(),
+            co2["min"].as_f64(),
+            co2["max"].as_f64(),
+            co2["unit"].as_str()
+        ),
+        (Some(7), Some(1400.0), Some(600.0), Some(3000.0), Some("ppm"))
+    );
+    // The school's indicators over January: four occupied Monday hours, one measured.
+    let room_ind = v["sites"][0]["air_quality"].as_array().unwrap().iter().find(|r| r["dev_eui"] == ROOM).unwrap();
+    assert_eq!((room_ind["co2"]["occupied_hours"].as_f64(), room_ind["co2"]["icone"].as_i64()), (Some(4.0), Some(2)));
+    // A commune not named by the experiment does not see it.
+    let roanne = router_as(&db, Role::Commune, Some("42187")).await;
+    let (s, _) = request(&roanne, Method::GET, &format!("/api/v1/experiments/{id}/results"), None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, v) = request(&roanne, Method::GET, "/api/v1/experiments", None, None).await;
+    assert_eq!(v["experiments"].as_array().unwrap().len(), 0);
+}

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod export;
+pub mod health;
 pub mod indicators;
 pub mod report;
 

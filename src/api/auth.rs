@@ -36,8 +36,9 @@ pub const PUBLIC_ROUTES: &[&str] = &[
 
 /// Route prefixes only operators may call: what ingest kept (raw frames of any commune)
 /// the unknown-device queue (frames of devices no commune has yet) and alert rules
-/// (webhook targets of every commune).
-pub const OPERATOR_PREFIXES: &[&str] = &["/api/v1/ingest/", "/api/v1/devices/unknown", "/api/v1/alerts/rules"];
+/// (webhook targets of every commune) and fleet health (gateways serve every commune).
+pub const OPERATOR_PREFIXES: &[&str] =
+    &["/api/v1/ingest/", "/api/v1/devices/unknown", "/api/v1/alerts/rules", "/api/v1/fleet/"];
 
 /// How long a token lookup is trusted: a revoked token stops working within this time.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);

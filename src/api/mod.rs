@@ -7,7 +7,9 @@ pub mod catalogue;
 pub mod devices;
 pub mod docs;
 pub mod error;
+pub mod experiments;
 pub mod exports;
+pub mod fleet;
 pub mod indicators;
 pub mod ingest;
 pub mod map;
@@ -92,6 +94,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/exports/operat", get(indicators::operat))
         .route("/api/v1/exports/readings", get(exports::readings))
         .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/fleet/health", get(fleet::health))
+        .route("/api/v1/experiments", get(experiments::list).post(experiments::create))
+        .route("/api/v1/experiments/{id}", get(experiments::get))
+        .route("/api/v1/experiments/{id}/results", get(experiments::results))
         .route("/api/v1/alerts/rules", get(alerts::rules).post(alerts::create_rule))
         .route("/api/v1/alerts/rules/{id}", axum::routing::delete(alerts::delete_rule))
         .route("/api/v1/devices", get(devices::list).post(onboarding::create))
@@ -172,6 +178,11 @@ impl Modify for BearerAuth {
         indicators::operat,
         exports::readings,
         alerts::list,
+        fleet::health,
+        experiments::list,
+        experiments::get,
+        experiments::create,
+        experiments::results,
         alerts::rules,
         alerts::create_rule,
         alerts::delete_rule,
