@@ -139,6 +139,28 @@ async fn rollups_equal_a_recomputation_after_out_of_order_inserts_and_correction
     .unwrap();
     assert!(counts.contains(&(ids[0], t("2026-03-28T23:00:00Z"), 138)), "{counts:?}");
     assert!(counts.contains(&(ids[2], t("2026-03-28T20:00:00Z"), 144)), "{counts:?}");
+
+    // Service rollups add up the devices' hours.
+    const SERVICES: &str = "SELECT format('%s|%s|%s|%s|%s|%s|%s|%s', commune, service, metric, bucket, devices, count,
+        round(sum::numeric, 6), min) FROM rollup_service_hour ORDER BY 1";
+    const SERVICES_BY_HAND: &str = "SELECT format('%s|%s|%s|%s|%s|%s|%s|%s', d.commune, d.service_id, h.metric, h.bucket,
+        count(*), sum(h.count), round(sum(h.sum)::numeric, 6), min(h.min))
+        FROM rollup_hour h JOIN device d ON d.id = h.device_id GROUP BY d.commune, d.service_id, h.metric, h.bucket ORDER BY 1";
+    let services: Vec<String> = sqlx::query_scalar(SERVICES).fetch_all(&db.pool).await.unwrap();
+    let by_hand: Vec<String> = sqlx::query_scalar(SERVICES_BY_HAND).fetch_all(&db.pool).await.unwrap();
+    assert_eq!(services.len(), 3 * 72);
+    assert_eq!(services, by_hand);
+
+    // A set-based rebuild gives the same rollups as the marks did.
+    let (hours_before, _) = rollups_vs_recomputation(&db, "rollup_hour", "time_bucket('1 hour', time)").await;
+    let (days_before, _) = rollups_vs_recomputation(&db, "rollup_day", "time_bucket('1 day', time, 'UTC')").await;
+    let r = rollup::rebuild(&db.pool, start - Duration::days(2), start + Duration::days(5), |_| {}).await.unwrap();
+    assert_eq!((r.hours, r.services), (3 * 72, 3 * 72));
+    let (hours_after, _) = rollups_vs_recomputation(&db, "rollup_hour", "time_bucket('1 hour', time)").await;
+    let (days_after, _) = rollups_vs_recomputation(&db, "rollup_day", "time_bucket('1 day', time, 'UTC')").await;
+    assert_eq!((hours_after, days_after), (hours_before, days_before));
+    let services_after: Vec<String> = sqlx::query_scalar(SERVICES).fetch_all(&db.pool).await.unwrap();
+    assert_eq!(services_after, services);
 }
 
 #[tokio::test]
@@ -372,6 +394,28 @@ async fn site_indicators_match_hand_computed_values() {
     let roanne = router_as(&db, Role::Commune, Some("42187")).await;
     let (s, _) = request(&roanne, Method::GET, &format!("/api/v1/sites/{site}/indicators?{day}"), None, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The commune's service as one series: the two air devices' CO2 (7 readings) and
+    // particles are apart by metric; one local day, then its hours.
+    let series = "/api/v1/communes/42218/services/air-quality-schools/readings?metric=air.co2";
+    let (s, v) = request(&se, Method::GET, &format!("{series}&bucket=1d&{day}"), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["buckets"].as_array().unwrap().len(), 1);
+    let b = &v["buckets"][0];
+    assert_eq!(
+        (b["count"].as_i64(), b["avg"].as_f64(), b["min"].as_f64(), b["max"].as_f64(), b["devices"].as_i64()),
+        (Some(7), Some(1400.0), Some(600.0), Some(3000.0), Some(1))
+    );
+    let (_, v) = request(&se, Method::GET, &format!("{series}&{day}"), None, None).await;
+    let hours: Vec<(i64, f64)> = v["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["count"].as_i64().unwrap(), b["avg"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(hours, [(6, 6800.0 / 6.0), (1, 3000.0)]);
+    let (s, _) = request(&roanne, Method::GET, &format!("{series}&{day}"), None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another commune's series");
 }
 
 /// GET `uri` through the router; status, content type and body bytes.

@@ -109,3 +109,82 @@ pub async fn operat(
         body,
     ))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ServiceSeriesQuery {
+    #[param(example = "air.co2")]
+    pub metric: String,
+    /// `1h` (default) or `1d` (the commune's local days).
+    #[param(value_type = Option<String>)]
+    pub bucket: Option<crate::store::reading::Bucket>,
+    /// Start (RFC 3339); default a year before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// End, excluded; default now.
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ServiceSeries {
+    pub commune: String,
+    pub service: String,
+    pub metric: String,
+    pub unit: &'static str,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub time_zone: String,
+    pub buckets: Vec<crate::store::rollup::ServiceBucket>,
+}
+
+/// A commune's service as one series: every device's readings of a metric added up per
+/// hour or local day (count, mean, min, max), from the service rollups: a year of hours
+/// is 8,760 rows whatever the number of devices. The dashboards' long-range query.
+#[utoipa::path(get, path = "/api/v1/communes/{insee}/services/{service}/readings", tag = "indicators",
+    params(("insee" = String, Path, description = "INSEE code"), ("service" = String, Path, description = "Service id"),
+        ServiceSeriesQuery),
+    responses((status = 200, body = ServiceSeries), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn service_series(
+    principal: Principal,
+    State(s): State<AppState>,
+    Path((insee, service)): Path<(String, String)>,
+    Query(q): Query<ServiceSeriesQuery>,
+) -> Result<Json<ServiceSeries>, ApiError> {
+    use crate::store::reading::Bucket;
+    if principal.commune().is_some_and(|c| c != insee) {
+        return Err(ApiError::NotFound(format!("no commune {insee}")));
+    }
+    let commune =
+        domain::get_commune(&s.pool, &insee).await?.ok_or_else(|| ApiError::NotFound(format!("no commune {insee}")))?;
+    if domain::get_service(&s.pool, &service).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no service {service:?}")));
+    }
+    let Some(metric) = roc42_decoders::Metric::from_name(&q.metric) else {
+        return Err(ApiError::BadRequest(format!("unknown metric {:?}; see /api/v1/metrics", q.metric)));
+    };
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - Duration::days(366));
+    if from >= to {
+        return Err(ApiError::BadRequest("from must be before to".into()));
+    }
+    let grain = match q.bucket.unwrap_or(Bucket::Hour) {
+        Bucket::Raw => {
+            return Err(ApiError::BadRequest("bucket: 1h or 1d (raw readings: /api/v1/sites/{id}/readings)".into()))
+        }
+        b => b.grain().unwrap_or(crate::store::rollup::Grain::Hour),
+    };
+    if to - from > Duration::days(3 * 366) {
+        return Err(ApiError::BadRequest("at most 3 years at a time".into()));
+    }
+    let buckets =
+        crate::store::rollup::service_series(&s.pool, &insee, &service, &q.metric, from, to, grain, &commune.time_zone)
+            .await?;
+    Ok(Json(ServiceSeries {
+        commune: insee,
+        service,
+        metric: q.metric.clone(),
+        unit: metric.unit(),
+        from,
+        to,
+        time_zone: commune.time_zone,
+        buckets,
+    }))
+}

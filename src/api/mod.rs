@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sites/{id}/readings", get(sites::readings))
         .route("/api/v1/sites/{id}/indicators", get(indicators::site))
         .route("/api/v1/exports/operat", get(indicators::operat))
+        .route("/api/v1/communes/{insee}/services/{service}/readings", get(indicators::service_series))
         .route("/api/v1/exports/readings", get(exports::readings))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/fleet/health", get(fleet::health))
@@ -176,6 +177,7 @@ impl Modify for BearerAuth {
         sites::update,
         indicators::site,
         indicators::operat,
+        indicators::service_series,
         exports::readings,
         alerts::list,
         fleet::health,

@@ -5,6 +5,8 @@
 //! hours, and the local days that contain them, from the raw readings: a late,
 //! out-of-order or reprocessed reading gives the same rollups as a recomputation of
 //! everything. Claims skip locked marks, so several roc42 processes can refresh at once.
+//! The hours of a commune's devices under one service are also added up
+//! (`rollup_service_hour`): a year of a commune's service is 8,760 rows.
 
 use std::collections::BTreeSet;
 
@@ -42,6 +44,8 @@ pub struct Refreshed {
     /// Marks older than `horizon` dropped without recomputation (their raw readings may
     /// be gone: the rollups keep what they had).
     pub frozen: u64,
+    /// Service rollup rows written.
+    pub services: u64,
     /// Devices whose readings changed, for the alert evaluation.
     pub devices: Vec<i64>,
 }
@@ -131,10 +135,126 @@ pub async fn refresh(pool: &PgPool, limit: i64, horizon: Option<DateTime<Utc>>) 
         .execute(&mut *tx)
         .await?
         .rows_affected();
+    out.services = refresh_services(&mut tx, &ids, &hours).await?;
     tx.commit().await?;
     let mut devices = ids;
     devices.dedup();
     out.devices = devices;
+    Ok(out)
+}
+
+// The (commune, service, hour) of the given (device, hour) marks.
+const SERVICE_KEYS: &str = "SELECT DISTINCT d.commune, d.service_id, k.hour
+    FROM UNNEST($1::int8[], $2::timestamptz[]) AS k(device_id, hour) JOIN device d ON d.id = k.device_id
+    WHERE d.commune IS NOT NULL AND d.service_id IS NOT NULL ORDER BY 1, 2, 3";
+
+const CLEAR_SERVICES: &str = "DELETE FROM rollup_service_hour h
+    USING UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS k(commune, service, hour)
+    WHERE h.commune = k.commune AND h.service = k.service AND h.bucket = k.hour";
+
+const SERVICES: &str =
+    "INSERT INTO rollup_service_hour (commune, service, metric, bucket, devices, count, sum, min, max)
+    SELECT k.commune, k.service, h.metric, k.hour, count(*), sum(h.count), sum(h.sum), min(h.min), max(h.max)
+    FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS k(commune, service, hour)
+    JOIN device d ON d.commune = k.commune AND d.service_id = k.service
+    JOIN rollup_hour h ON h.device_id = d.id AND h.bucket = k.hour
+    GROUP BY k.commune, k.service, h.metric, k.hour
+    ON CONFLICT (commune, service, metric, bucket) DO UPDATE SET devices = EXCLUDED.devices, count = EXCLUDED.count,
+        sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max";
+
+/// Recomputes the service rollups of the hours these device marks touched.
+async fn refresh_services(
+    conn: &mut sqlx::PgConnection,
+    ids: &[i64],
+    hours: &[DateTime<Utc>],
+) -> Result<u64, sqlx::Error> {
+    let keys: Vec<(String, String, DateTime<Utc>)> =
+        sqlx::query_as(SERVICE_KEYS).bind(ids).bind(hours).fetch_all(&mut *conn).await?;
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let communes: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let services: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+    let hours: Vec<DateTime<Utc>> = keys.iter().map(|k| k.2).collect();
+    sqlx::query(CLEAR_SERVICES).bind(&communes).bind(&services).bind(&hours).execute(&mut *conn).await?;
+    Ok(sqlx::query(SERVICES).bind(&communes).bind(&services).bind(&hours).execute(&mut *conn).await?.rows_affected())
+}
+
+/// What a [`rebuild`] wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rebuilt {
+    pub hours: u64,
+    pub days: u64,
+    pub services: u64,
+}
+
+const INCREASE: &str =
+    "coalesce(sum(CASE WHEN prev IS NULL THEN 0 WHEN value >= prev THEN value - prev ELSE value END), 0)";
+
+/// Recomputes every rollup whose bucket starts in `[from, to)` from the raw readings,
+/// set-based, a week at a time (one transaction each): faster than marks for a backfill
+/// or after importing history (`roc42 rollups rebuild`, the bench). Marks of those hours
+/// are consumed; changes committed meanwhile mark again and are refreshed as usual.
+pub async fn rebuild(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    mut progress: impl FnMut(DateTime<Utc>),
+) -> Result<Rebuilt, sqlx::Error> {
+    let hours = format!(
+        "INSERT INTO rollup_hour (device_id, metric, bucket, count, sum, min, max, first, last, last_time, increase)
+        SELECT device_id, metric, b, count(*), sum(value), min(value), max(value), first(value, time), last(value, time),
+               max(time), {INCREASE}
+        FROM (SELECT device_id, metric, time, value, time_bucket('1 hour', time) AS b,
+                     lag(value) OVER (PARTITION BY device_id, metric, time_bucket('1 hour', time) ORDER BY time) AS prev
+              FROM reading WHERE time >= $1 AND time < $2) x
+        GROUP BY device_id, metric, b"
+    );
+    // A local day starting before `to` ends before `to` + 26 hours.
+    let days = format!(
+        "INSERT INTO rollup_day (device_id, metric, bucket, count, sum, min, max, first, last, last_time, increase)
+        SELECT device_id, metric, b, count(*), sum(value), min(value), max(value), first(value, time), last(value, time),
+               max(time), {INCREASE}
+        FROM (SELECT r.device_id, r.metric, r.time, r.value, z.b,
+                     lag(r.value) OVER (PARTITION BY r.device_id, r.metric, z.b ORDER BY r.time) AS prev
+              FROM reading r
+              LEFT JOIN device d ON d.id = r.device_id
+              LEFT JOIN commune c ON c.insee = d.commune
+              CROSS JOIN LATERAL (SELECT time_bucket('1 day', r.time, coalesce(c.time_zone, 'Europe/Paris')) AS b) z
+              WHERE r.time >= $1 AND r.time < $2 + interval '26 hours') x
+        WHERE b >= $1 AND b < $2
+        GROUP BY device_id, metric, b"
+    );
+    const SERVICES_ALL: &str =
+        "INSERT INTO rollup_service_hour (commune, service, metric, bucket, devices, count, sum, min, max)
+        SELECT d.commune, d.service_id, h.metric, h.bucket, count(*), sum(h.count), sum(h.sum), min(h.min), max(h.max)
+        FROM rollup_hour h JOIN device d ON d.id = h.device_id
+        WHERE h.bucket >= $1 AND h.bucket < $2 AND d.commune IS NOT NULL AND d.service_id IS NOT NULL
+        GROUP BY 1, 2, 3, 4";
+    let mut out = Rebuilt::default();
+    let mut a = from.duration_trunc(Duration::hours(1)).unwrap_or(from);
+    while a < to {
+        let b = (a + Duration::days(7)).min(to);
+        let mut tx = pool.begin().await?;
+        sqlx::query("DELETE FROM rollup_pending WHERE hour >= $1 AND hour < $2")
+            .bind(a)
+            .bind(b)
+            .execute(&mut *tx)
+            .await?;
+        for table in ["rollup_hour", "rollup_day", "rollup_service_hour"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE bucket >= $1 AND bucket < $2"))
+                .bind(a)
+                .bind(b)
+                .execute(&mut *tx)
+                .await?;
+        }
+        out.hours += sqlx::query(&hours).bind(a).bind(b).execute(&mut *tx).await?.rows_affected();
+        out.days += sqlx::query(&days).bind(a).bind(b).execute(&mut *tx).await?.rows_affected();
+        out.services += sqlx::query(SERVICES_ALL).bind(a).bind(b).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        progress(b);
+        a = b;
+    }
     Ok(out)
 }
 
@@ -150,17 +270,9 @@ pub async fn refresh_all(pool: &PgPool, horizon: Option<DateTime<Utc>>) -> Resul
         total.hours += r.hours;
         total.days += r.days;
         total.frozen += r.frozen;
+        total.services += r.services;
         total.devices.extend(r.devices);
     }
-}
-
-/// Marks every hour of every device that has readings in `[from, to)`: rebuilds the
-/// rollups of a period from scratch (`roc42 rollups rebuild`, the bench).
-pub async fn mark_range(pool: &PgPool, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    const Q: &str = "INSERT INTO rollup_pending (device_id, hour)
-        SELECT DISTINCT device_id, time_bucket('1 hour', time) FROM reading WHERE time >= $1 AND time < $2
-        ON CONFLICT DO NOTHING";
-    Ok(sqlx::query(Q).bind(from).bind(to).execute(pool).await?.rows_affected())
 }
 
 /// Marks waiting for a refresh.
@@ -239,6 +351,58 @@ pub async fn rows(
         .bind(metric)
         .bind(from)
         .bind(to)
+        .fetch_all(pool)
+        .await
+}
+
+/// One bucket of a commune's service: its devices' readings added up.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, ToSchema)]
+pub struct ServiceBucket {
+    /// Start of the bucket (local midnight for days), as a UTC instant.
+    pub time: DateTime<Utc>,
+    /// Devices with readings in the bucket (for days: the most in any hour).
+    pub devices: i64,
+    pub count: i64,
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The series of `metric` over the devices of `commune` under `service`, per hour or
+/// local day of `time_zone`, for the buckets overlapping `[from, to)`.
+#[allow(clippy::too_many_arguments)]
+pub async fn service_series(
+    pool: &PgPool,
+    commune: &str,
+    service: &str,
+    metric: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    grain: Grain,
+    time_zone: &str,
+) -> Result<Vec<ServiceBucket>, sqlx::Error> {
+    const HOURS: &str = "SELECT bucket AS time, devices::int8 AS devices, count, sum / count AS avg, min, max
+        FROM rollup_service_hour
+        WHERE commune = $1 AND service = $2 AND metric = $3 AND bucket >= time_bucket('1 hour', $4::timestamptz) AND bucket < $5
+        ORDER BY bucket";
+    // Days from hours: exact where the zone's offset is whole hours (every French
+    // commune's but the Marquesas').
+    const DAYS: &str = "SELECT time_bucket('1 day', bucket, $6) AS time, max(devices)::int8 AS devices,
+            sum(count)::int8 AS count, sum(sum) / sum(count) AS avg, min(min) AS min, max(max) AS max
+        FROM rollup_service_hour
+        WHERE commune = $1 AND service = $2 AND metric = $3 AND bucket >= time_bucket('1 day', $4::timestamptz, $6) AND bucket < $5
+        GROUP BY 1 ORDER BY 1";
+    let q = match grain {
+        Grain::Hour => HOURS,
+        Grain::Day => DAYS,
+    };
+    sqlx::query_as::<_, ServiceBucket>(q)
+        .bind(commune)
+        .bind(service)
+        .bind(metric)
+        .bind(from)
+        .bind(to)
+        .bind(time_zone)
         .fetch_all(pool)
         .await
 }

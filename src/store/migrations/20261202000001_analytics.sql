@@ -27,6 +27,24 @@ SELECT create_hypertable('rollup_hour', by_range('bucket', INTERVAL '90 days'), 
 CREATE TABLE rollup_day (LIKE rollup_hour INCLUDING ALL);
 SELECT create_hypertable('rollup_day', by_range('bucket', INTERVAL '1 year'), create_default_indexes => false);
 
+-- The hourly rollups of a commune's devices under one service, added up: the series a
+-- commune's dashboard draws for a year (8,760 rows, whatever the number of devices).
+-- Recomputed from rollup_hour for the (commune, service, hour) a refresh touched, with the
+-- devices placed there at that moment.
+CREATE TABLE rollup_service_hour (
+    commune text NOT NULL,
+    service text NOT NULL,
+    metric  text NOT NULL,
+    bucket  timestamptz NOT NULL,
+    devices integer NOT NULL,
+    count   bigint NOT NULL,
+    sum     double precision NOT NULL,
+    min     double precision NOT NULL,
+    max     double precision NOT NULL,
+    PRIMARY KEY (commune, service, metric, bucket)
+);
+SELECT create_hypertable('rollup_service_hour', by_range('bucket', INTERVAL '1 year'), create_default_indexes => false);
+
 -- (device, UTC hour) whose readings changed since their rollups were computed: written
 -- in the transaction that changes the readings, consumed by store::rollup::refresh.
 CREATE TABLE rollup_pending (
