@@ -163,7 +163,7 @@ fn ratio(e2e: Duration, ceiling: Duration) -> f64 {
 }
 
 /// The configured server's URL with another database name.
-fn database_url(url: &str, database: &str) -> anyhow::Result<String> {
+pub(crate) fn database_url(url: &str, database: &str) -> anyhow::Result<String> {
     anyhow::ensure!(
         database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "database name {database:?}: letters, digits and _ only"
@@ -176,7 +176,7 @@ fn database_url(url: &str, database: &str) -> anyhow::Result<String> {
     Ok(format!("{base}{database}"))
 }
 
-async fn reset_database(url: &str, database: &str) -> anyhow::Result<()> {
+pub(crate) async fn reset_database(url: &str, database: &str) -> anyhow::Result<()> {
     let admin_url = database_url(url, "postgres")?;
     let admin = PgPool::connect(&admin_url).await.context("connect to the postgres database")?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&admin).await?;

@@ -64,6 +64,17 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
     println!("  its days      {base}/api/v1/devices/{}/readings?metric=air.co2&bucket=1h", sample.dev_eui);
     println!("  sites         {base}/api/v1/sites");
     println!("  map (GeoJSON) {base}/api/v1/map/devices");
+    let site: Option<i64> =
+        sqlx::query_scalar("SELECT min(id) FROM site WHERE commune = $1").bind(commune.insee).fetch_one(&pool).await?;
+    if let Some(site) = site {
+        println!("  indicators    {base}/api/v1/sites/{site}/indicators");
+    }
+    println!(
+        "  a service     {base}/api/v1/communes/{}/services/air-quality-schools/readings?metric=air.co2&bucket=1d",
+        commune.insee
+    );
+    println!("  export        {base}/api/v1/exports/readings?format=parquet&metric=air.co2");
+    println!("  fleet health  {base}/api/v1/fleet/health");
     println!("  models        {base}/api/v1/models");
     println!("  API browser   {base}/docs");
     println!("  API document  {base}/openapi.json");

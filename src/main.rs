@@ -80,6 +80,8 @@ enum Command {
     },
     /// Measure end-to-end throughput against the broker's and the database's ceilings.
     Bench(bench::BenchOptions),
+    /// Measure rollups, the dashboard query and exports on a generated year of readings.
+    BenchAnalytics(roc42::analytics::bench::AnalyticsBenchOptions),
     /// The device registry.
     #[command(subcommand)]
     Devices(DevicesCommand),
@@ -106,6 +108,16 @@ enum Command {
         /// `unknown_model`, `encrypted`, `decoded`).
         #[arg(long)]
         outcome: Option<String>,
+    },
+    /// Recompute the rollups of a period from the raw readings, set-based (after
+    /// importing history, or to check the incremental ones).
+    RebuildRollups {
+        /// Start, RFC 3339 (buckets starting from then).
+        #[arg(long)]
+        from: chrono::DateTime<chrono::FixedOffset>,
+        /// End, RFC 3339, exclusive; default now.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// List the device models roc42 decodes (built-in and added), or add one.
     Models(ModelsArgs),
@@ -279,6 +291,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             demo::run(cfg, opts).await
         }
         Command::Bench(opts) => bench::run(cfg, opts).await,
+        Command::BenchAnalytics(opts) => roc42::analytics::bench::run(cfg, opts).await,
         Command::Reprocess { model, dev_eui, from, to, outcome } => {
             let outcome = match outcome {
                 None => None,
@@ -310,6 +323,27 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             let summary = r.run(&sel, |n| bar.set_position(n)).await;
             bar.finish();
             println!("{}", serde_json::to_string(&summary.context("reprocess")?)?);
+            pool.close().await;
+            Ok(())
+        }
+        Command::RebuildRollups { from, to } => {
+            let from = from.with_timezone(&chrono::Utc);
+            let to = to.map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
+            anyhow::ensure!(from < to, "--from must be before --to");
+            let pool = app::database(&cfg).await?;
+            let bar = indicatif::ProgressBar::new(u64::try_from((to - from).num_hours()).unwrap_or(0));
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} hours {elapsed} (eta {eta})")
+            {
+                bar.set_style(style);
+            }
+            let r = store::rollup::rebuild(&pool, from, to, |at| {
+                bar.set_position(u64::try_from((at - from).num_hours()).unwrap_or(0))
+            })
+            .await
+            .context("rebuild rollups")?;
+            bar.finish();
+            println!("{{\"hours\": {}, \"days\": {}, \"services\": {}}}", r.hours, r.days, r.services);
             pool.close().await;
             Ok(())
         }

@@ -5,6 +5,7 @@
 //! hand-computed values; the SQL they need lives in `store`.
 
 pub mod alerts;
+pub mod bench;
 pub mod export;
 pub mod health;
 pub mod indicators;

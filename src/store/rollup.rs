@@ -193,7 +193,7 @@ const INCREASE: &str =
 
 /// Recomputes every rollup whose bucket starts in `[from, to)` from the raw readings,
 /// set-based, a week at a time (one transaction each): faster than marks for a backfill
-/// or after importing history (`roc42 rollups rebuild`, the bench). Marks of those hours
+/// or after importing history (`roc42 rebuild-rollups`, the bench). Marks of those hours
 /// are consumed; changes committed meanwhile mark again and are refreshed as usual.
 pub async fn rebuild(
     pool: &PgPool,
