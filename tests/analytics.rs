@@ -174,6 +174,15 @@ async fn the_pipeline_keeps_rollups_current() {
     cfg.analytics.rollup_interval_ms = 100;
     let mut fleet = roc42::simulate::fleet(4, 7);
     roc42::simulate::register(&db.pool, &fleet).await.unwrap();
+    // An alert rule every CO2 reading trips, with a webhook: evaluated and delivered by
+    // the background tasks alone.
+    let (url, got) = receiver(0).await;
+    let rule = json!({"name": "any CO2", "kind": "threshold", "service_id": "air-quality-schools", "metric": "air.co2",
+        "threshold": 0.0, "webhook_url": url, "webhook_secret": "s3cret"});
+    let (s, v) =
+        request(&router_as(&db, Role::Operator, None).await, Method::POST, "/api/v1/alerts/rules", Some(rule), None)
+            .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
     let app = crate::support::TestApp::start(&cfg, &db).await;
     let publisher = crate::support::publisher().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
@@ -193,6 +202,14 @@ async fn the_pipeline_keeps_rollups_current() {
         let rolled: Option<i64> =
             sqlx::query_scalar("SELECT sum(count)::int8 FROM rollup_hour").fetch_one(&db.pool).await.unwrap();
         (rolled == Some(db.count("SELECT count(*) FROM reading").await) && rolled > Some(0)).then_some(())
+    })
+    .await;
+    crate::support::eventually("an alert opened and its webhook delivered", wait, || {
+        let got = got.clone();
+        async move {
+            let got = got.lock().unwrap();
+            got.iter().any(|g| g.0["event"] == "alert.opened" && g.1 == g.2).then_some(())
+        }
     })
     .await;
     publisher.close().await;
