@@ -55,9 +55,11 @@ const CLAIM: &str = "DELETE FROM rollup_pending p USING (
     WHERE p.device_id = c.device_id AND p.hour = c.hour
     RETURNING p.device_id, p.hour";
 
-// Buckets to recompute: `b` (start) and `e` (end) per device, given as arrays $1..$3.
-// The lateral scan uses the unique index (device_id, metric, time) by its device prefix
-// within the chunks of the bucket.
+// Buckets to recompute: `b` (start) and `e` (end) per device, given as arrays $1..$3;
+// $4 and $5 bound them all, so TimescaleDB excludes the other chunks once, at executor
+// startup, rather than each lateral scan visiting every chunk of the device (35,000
+// index entries a year of 15-minute data). The lateral scan uses the unique index
+// (device_id, metric, time) by its device prefix within the chunks left.
 fn recompute(table: &str) -> String {
     format!(
         "INSERT INTO {table} (device_id, metric, bucket, count, sum, min, max, first, last, last_time, increase)
@@ -68,7 +70,8 @@ fn recompute(table: &str) -> String {
         FROM UNNEST($1::int8[], $2::timestamptz[], $3::timestamptz[]) AS k(device_id, b, e)
         CROSS JOIN LATERAL (
             SELECT metric, time, value, lag(value) OVER (PARTITION BY metric ORDER BY time) AS prev
-            FROM reading WHERE device_id = k.device_id AND time >= k.b AND time < k.e) r
+            FROM reading WHERE device_id = k.device_id AND time >= k.b AND time < k.e
+                AND time >= $4::timestamptz AND time < $5::timestamptz) r
         GROUP BY k.device_id, r.metric, k.b
         ON CONFLICT (device_id, metric, bucket) DO UPDATE SET
             count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,
@@ -80,8 +83,15 @@ fn recompute(table: &str) -> String {
 fn clear(table: &str) -> String {
     format!(
         "DELETE FROM {table} h USING UNNEST($1::int8[], $2::timestamptz[]) AS k(device_id, b)
-        WHERE h.device_id = k.device_id AND h.bucket = k.b"
+        WHERE h.device_id = k.device_id AND h.bucket = k.b AND h.bucket >= $3::timestamptz AND h.bucket <= $4::timestamptz"
     )
+}
+
+/// The earliest and latest of `times` (they are not empty).
+fn bounds(starts: &[DateTime<Utc>], ends: &[DateTime<Utc>]) -> (DateTime<Utc>, DateTime<Utc>) {
+    let lo = starts.iter().min().copied().unwrap_or_default();
+    let hi = ends.iter().max().copied().unwrap_or_default();
+    (lo, hi)
 }
 
 // The local days containing the claimed hours, per device, with their end (23, 24 or 25
@@ -113,11 +123,14 @@ pub async fn refresh(pool: &PgPool, limit: i64, horizon: Option<DateTime<Utc>>) 
     }
     let (ids, hours): (Vec<i64>, Vec<DateTime<Utc>>) = claimed.iter().copied().unzip();
     let ends: Vec<DateTime<Utc>> = hours.iter().map(|h| *h + Duration::hours(1)).collect();
-    sqlx::query(&clear("rollup_hour")).bind(&ids).bind(&hours).execute(&mut *tx).await?;
+    let (lo, hi) = bounds(&hours, &ends);
+    sqlx::query(&clear("rollup_hour")).bind(&ids).bind(&hours).bind(lo).bind(hi).execute(&mut *tx).await?;
     out.hours = sqlx::query(&recompute("rollup_hour"))
         .bind(&ids)
         .bind(&hours)
         .bind(&ends)
+        .bind(lo)
+        .bind(hi)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -127,11 +140,14 @@ pub async fn refresh(pool: &PgPool, limit: i64, horizon: Option<DateTime<Utc>>) 
     let day_ids: Vec<i64> = days.iter().map(|d| d.0).collect();
     let day_starts: Vec<DateTime<Utc>> = days.iter().map(|d| d.1).collect();
     let day_ends: Vec<DateTime<Utc>> = days.iter().map(|d| d.2).collect();
-    sqlx::query(&clear("rollup_day")).bind(&day_ids).bind(&day_starts).execute(&mut *tx).await?;
+    let (lo, hi) = bounds(&day_starts, &day_ends);
+    sqlx::query(&clear("rollup_day")).bind(&day_ids).bind(&day_starts).bind(lo).bind(hi).execute(&mut *tx).await?;
     out.days = sqlx::query(&recompute("rollup_day"))
         .bind(&day_ids)
         .bind(&day_starts)
         .bind(&day_ends)
+        .bind(lo)
+        .bind(hi)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -150,14 +166,15 @@ const SERVICE_KEYS: &str = "SELECT DISTINCT d.commune, d.service_id, k.hour
 
 const CLEAR_SERVICES: &str = "DELETE FROM rollup_service_hour h
     USING UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS k(commune, service, hour)
-    WHERE h.commune = k.commune AND h.service = k.service AND h.bucket = k.hour";
+    WHERE h.commune = k.commune AND h.service = k.service AND h.bucket = k.hour
+        AND h.bucket >= $4::timestamptz AND h.bucket <= $5::timestamptz";
 
 const SERVICES: &str =
     "INSERT INTO rollup_service_hour (commune, service, metric, bucket, devices, count, sum, min, max)
     SELECT k.commune, k.service, h.metric, k.hour, count(*), sum(h.count), sum(h.sum), min(h.min), max(h.max)
     FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS k(commune, service, hour)
     JOIN device d ON d.commune = k.commune AND d.service_id = k.service
-    JOIN rollup_hour h ON h.device_id = d.id AND h.bucket = k.hour
+    JOIN rollup_hour h ON h.device_id = d.id AND h.bucket = k.hour AND h.bucket >= $4::timestamptz AND h.bucket <= $5::timestamptz
     GROUP BY k.commune, k.service, h.metric, k.hour
     ON CONFLICT (commune, service, metric, bucket) DO UPDATE SET devices = EXCLUDED.devices, count = EXCLUDED.count,
         sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max";
@@ -176,8 +193,24 @@ async fn refresh_services(
     let communes: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let services: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     let hours: Vec<DateTime<Utc>> = keys.iter().map(|k| k.2).collect();
-    sqlx::query(CLEAR_SERVICES).bind(&communes).bind(&services).bind(&hours).execute(&mut *conn).await?;
-    Ok(sqlx::query(SERVICES).bind(&communes).bind(&services).bind(&hours).execute(&mut *conn).await?.rows_affected())
+    let (lo, hi) = bounds(&hours, &hours);
+    sqlx::query(CLEAR_SERVICES)
+        .bind(&communes)
+        .bind(&services)
+        .bind(&hours)
+        .bind(lo)
+        .bind(hi)
+        .execute(&mut *conn)
+        .await?;
+    Ok(sqlx::query(SERVICES)
+        .bind(&communes)
+        .bind(&services)
+        .bind(&hours)
+        .bind(lo)
+        .bind(hi)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
 }
 
 /// What a [`rebuild`] wrote.
