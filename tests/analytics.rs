@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::http::{Method, StatusCode};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use roc42::onboarding;
 use roc42::store::domain::{self, SiteInput};
 use roc42::store::rollup;
@@ -231,7 +231,8 @@ async fn retention_drops_raw_chunks_and_keeps_rollups() {
     import(&db, "a81758fffe0d0001,Salle,elsys-ers-co2,42218,École A,air-quality-schools\n").await;
     let id = id_of(&db, "a81758fffe0d0001").await;
     let now = Utc::now();
-    let old = now - Duration::days(400);
+    // On the hour: its two readings share one hourly bucket.
+    let old = (now - Duration::days(400)).duration_trunc(Duration::hours(1)).unwrap();
     insert_readings(
         &db.pool,
         &[

@@ -1,8 +1,9 @@
 //! Turns stored readings into what people decide with: the background upkeep of
-//! rollups and retention ([`Upkeep`]), indicators per service ([`indicators`]), alerts
-//! ([`alerts`]), fleet health ([`health`]), experiments ([`experiments`]) and exports
-//! ([`export`]). The computations are plain functions over readings, tested with
-//! hand-computed values; the SQL they need lives in `store`.
+//! rollups, retention and alerts ([`Upkeep`]), indicators per service ([`indicators`],
+//! gathered per site by [`report`]), alerts ([`alerts`]), fleet health ([`health`]),
+//! exports ([`export`]) and their benchmark ([`bench`]). The computations are plain
+//! functions over readings, tested with hand-computed values; the SQL they need lives in
+//! `store`, the experiments' assembly in `api::experiments`.
 
 pub mod alerts;
 pub mod bench;
