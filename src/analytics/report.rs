@@ -95,8 +95,26 @@ pub fn zone(name: &str) -> Tz {
 }
 
 /// The categories of the catalogue's services, by service id.
-async fn categories(pool: &PgPool) -> Result<HashMap<String, String>, sqlx::Error> {
-    Ok(domain::list_services(pool).await?.into_iter().filter_map(|s| Some((s.id, s.category?))).collect())
+struct Categories(HashMap<String, String>);
+
+impl Categories {
+    async fn load(pool: &PgPool) -> Result<Self, sqlx::Error> {
+        Ok(Self(domain::list_services(pool).await?.into_iter().filter_map(|s| Some((s.id, s.category?))).collect()))
+    }
+
+    /// The devices placed under a service of `category`.
+    fn of<'a>(&self, devices: &'a [Device], category: &str) -> Vec<&'a Device> {
+        devices
+            .iter()
+            .filter(|d| d.service.as_ref().and_then(|s| self.0.get(s)).is_some_and(|c| c == category))
+            .collect()
+    }
+}
+
+/// Every device placed at a site, retired ones included (they reported in the past).
+async fn devices_at(pool: &PgPool, scope: Option<&str>, site_id: i64) -> Result<Vec<Device>, sqlx::Error> {
+    let filter = DeviceFilter { site_id: Some(site_id), include_retired: true, ..DeviceFilter::default() };
+    device_store::list(pool, scope, &filter, MAX_DEVICES, 0).await
 }
 
 /// The indicators of `site` over `[from, to)`; `scope` restricts devices to a commune.
@@ -107,21 +125,14 @@ pub async fn site(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<SiteIndicators, sqlx::Error> {
-    let filter = DeviceFilter { site_id: Some(site.id), include_retired: true, ..DeviceFilter::default() };
-    let devices = device_store::list(pool, scope, &filter, MAX_DEVICES, 0).await?;
-    let categories = categories(pool).await?;
-    let in_category = |c: &str| -> Vec<&Device> {
-        devices
-            .iter()
-            .filter(|d| d.service.as_ref().and_then(|s| categories.get(s)).is_some_and(|cat| cat == c))
-            .collect()
-    };
+    let devices = devices_at(pool, scope, site.id).await?;
+    let categories = Categories::load(pool).await?;
     let tz = zone(&site.time_zone);
     let occupancy = site.occupancy.as_ref().map(|o| o.0.clone()).unwrap_or_default();
     let period = Span::new(from, to);
-    let air = in_category("air_quality");
-    let energy_devices = in_category("energy");
-    let parking_devices = in_category("parking");
+    let air = categories.of(&devices, "air_quality");
+    let energy_devices = categories.of(&devices, "energy");
+    let parking_devices = categories.of(&devices, "parking");
     Ok(SiteIndicators {
         site_id: site.id,
         site: site.name.clone(),
@@ -335,7 +346,7 @@ pub async fn operat(
     year: i32,
 ) -> Result<Vec<OperatLine>, sqlx::Error> {
     let mut out = Vec::new();
-    let categories = categories(pool).await?;
+    let categories = Categories::load(pool).await?;
     for site in domain::list_sites(pool, scope, commune).await? {
         let tz = zone(&site.time_zone);
         let (Some(from), Some(to)) = (
@@ -344,13 +355,8 @@ pub async fn operat(
         ) else {
             continue;
         };
-        let filter = DeviceFilter { site_id: Some(site.id), include_retired: true, ..DeviceFilter::default() };
-        let devices = device_store::list(pool, scope, &filter, MAX_DEVICES, 0).await?;
-        let ids: Vec<i64> = devices
-            .iter()
-            .filter(|d| d.service.as_ref().and_then(|s| categories.get(s)).is_some_and(|c| c == "energy"))
-            .map(|d| d.id)
-            .collect();
+        let devices = devices_at(pool, scope, site.id).await?;
+        let ids: Vec<i64> = categories.of(&devices, "energy").iter().map(|d| d.id).collect();
         if ids.is_empty() {
             continue;
         }

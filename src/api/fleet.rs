@@ -57,9 +57,7 @@ fn spread(v: &[Option<f64>]) -> Option<Spread> {
 #[utoipa::path(get, path = "/api/v1/fleet/health", tag = "fleet", params(PeriodQuery),
     responses((status = 200, body = FleetHealth), (status = 400, body = ErrorBody)))]
 pub async fn health(State(s): State<AppState>, Query(q): Query<PeriodQuery>) -> Result<Json<FleetHealth>, ApiError> {
-    let q =
-        PeriodQuery { from: q.from.or_else(|| Some(q.to.unwrap_or_else(Utc::now) - Duration::hours(24))), to: q.to };
-    let (from, to) = q.check(31)?;
+    let (from, to) = q.check(Duration::hours(24), 31)?;
     let devices = device_store::list(&s.pool, None, &DeviceFilter::default(), MAX_DEVICES, 0).await?;
     let losses = health::losses(&s.pool, None, from, to).await?;
     let mut radio: HashMap<i64, store::DeviceRadio> =

@@ -17,17 +17,17 @@ use crate::store::domain;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PeriodQuery {
-    /// Start (RFC 3339); default 30 days before `to`.
+    /// Start (RFC 3339); default 30 days before `to` (fleet health: 24 hours).
     pub from: Option<DateTime<Utc>>,
     /// End, excluded (RFC 3339); default now.
     pub to: Option<DateTime<Utc>>,
 }
 
 impl PeriodQuery {
-    /// The period, at most `max_days` long.
-    pub(super) fn check(&self, max_days: i64) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    /// The period (by default the `default` before `to`), at most `max_days` long.
+    pub(super) fn check(&self, default: Duration, max_days: i64) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
         let to = self.to.unwrap_or_else(Utc::now);
-        let from = self.from.unwrap_or(to - Duration::days(30));
+        let from = self.from.unwrap_or(to - default);
         if from >= to {
             return Err(ApiError::BadRequest("from must be before to".into()));
         }
@@ -51,7 +51,7 @@ pub async fn site(
     Path(id): Path<i64>,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Json<SiteIndicators>, ApiError> {
-    let (from, to) = q.check(366)?;
+    let (from, to) = q.check(Duration::days(30), 366)?;
     let scope = principal.commune();
     let site =
         domain::get_site(&s.pool, scope, id).await?.ok_or_else(|| ApiError::NotFound(format!("no site {id}")))?;

@@ -63,16 +63,14 @@ const CLAIM: &str = "DELETE FROM rollup_pending p USING (
 fn recompute(table: &str) -> String {
     format!(
         "INSERT INTO {table} (device_id, metric, bucket, count, sum, min, max, first, last, last_time, increase)
-        SELECT k.device_id, r.metric, k.b, count(*), sum(r.value), min(r.value), max(r.value),
-               first(r.value, r.time), last(r.value, r.time), max(r.time),
-               coalesce(sum(CASE WHEN r.prev IS NULL THEN 0 WHEN r.value >= r.prev THEN r.value - r.prev
-                                 ELSE r.value END), 0)
+        SELECT k.device_id, metric, k.b, count(*), sum(value), min(value), max(value),
+               first(value, time), last(value, time), max(time), {INCREASE}
         FROM UNNEST($1::int8[], $2::timestamptz[], $3::timestamptz[]) AS k(device_id, b, e)
         CROSS JOIN LATERAL (
             SELECT metric, time, value, lag(value) OVER (PARTITION BY metric ORDER BY time) AS prev
             FROM reading WHERE device_id = k.device_id AND time >= k.b AND time < k.e
                 AND time >= $4::timestamptz AND time < $5::timestamptz) r
-        GROUP BY k.device_id, r.metric, k.b
+        GROUP BY k.device_id, metric, k.b
         ON CONFLICT (device_id, metric, bucket) DO UPDATE SET
             count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,
             first = EXCLUDED.first, last = EXCLUDED.last, last_time = EXCLUDED.last_time,
@@ -104,13 +102,34 @@ const DAYS: &str = "SELECT DISTINCT k.device_id, time_bucket('1 day', k.hour, z.
     CROSS JOIN LATERAL (SELECT coalesce(c.time_zone, 'Europe/Paris') AS tz) z
     ORDER BY 1, 2";
 
+/// Clears and recomputes the buckets `[starts[i], ends[i])` of devices `ids[i]` in
+/// `table` from the raw readings; the rows written.
+async fn recompute_buckets(
+    conn: &mut PgConnection,
+    table: &str,
+    ids: &[i64],
+    starts: &[DateTime<Utc>],
+    ends: &[DateTime<Utc>],
+) -> Result<u64, sqlx::Error> {
+    let (lo, hi) = bounds(starts, ends);
+    sqlx::query(&clear(table)).bind(ids).bind(starts).bind(lo).bind(hi).execute(&mut *conn).await?;
+    Ok(sqlx::query(&recompute(table))
+        .bind(ids)
+        .bind(starts)
+        .bind(ends)
+        .bind(lo)
+        .bind(hi)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
 /// Claims up to `limit` marks and recomputes their hours and days, in one transaction.
 /// Marks before `horizon` (raw retention) are dropped, not recomputed.
 pub async fn refresh(pool: &PgPool, limit: i64, horizon: Option<DateTime<Utc>>) -> Result<Refreshed, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let claimed: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(CLAIM).bind(limit).fetch_all(&mut *tx).await?;
+    let mut claimed: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(CLAIM).bind(limit).fetch_all(&mut *tx).await?;
     let mut out = Refreshed { marks: claimed.len() as u64, ..Refreshed::default() };
-    let mut claimed: Vec<(i64, DateTime<Utc>)> = claimed;
     claimed.sort_unstable();
     let before = claimed.len();
     if let Some(h) = horizon {
@@ -123,34 +142,13 @@ pub async fn refresh(pool: &PgPool, limit: i64, horizon: Option<DateTime<Utc>>) 
     }
     let (ids, hours): (Vec<i64>, Vec<DateTime<Utc>>) = claimed.iter().copied().unzip();
     let ends: Vec<DateTime<Utc>> = hours.iter().map(|h| *h + Duration::hours(1)).collect();
-    let (lo, hi) = bounds(&hours, &ends);
-    sqlx::query(&clear("rollup_hour")).bind(&ids).bind(&hours).bind(lo).bind(hi).execute(&mut *tx).await?;
-    out.hours = sqlx::query(&recompute("rollup_hour"))
-        .bind(&ids)
-        .bind(&hours)
-        .bind(&ends)
-        .bind(lo)
-        .bind(hi)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-
+    out.hours = recompute_buckets(&mut tx, "rollup_hour", &ids, &hours, &ends).await?;
     let days: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> =
         sqlx::query_as(DAYS).bind(&ids).bind(&hours).fetch_all(&mut *tx).await?;
     let day_ids: Vec<i64> = days.iter().map(|d| d.0).collect();
     let day_starts: Vec<DateTime<Utc>> = days.iter().map(|d| d.1).collect();
     let day_ends: Vec<DateTime<Utc>> = days.iter().map(|d| d.2).collect();
-    let (lo, hi) = bounds(&day_starts, &day_ends);
-    sqlx::query(&clear("rollup_day")).bind(&day_ids).bind(&day_starts).bind(lo).bind(hi).execute(&mut *tx).await?;
-    out.days = sqlx::query(&recompute("rollup_day"))
-        .bind(&day_ids)
-        .bind(&day_starts)
-        .bind(&day_ends)
-        .bind(lo)
-        .bind(hi)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    out.days = recompute_buckets(&mut tx, "rollup_day", &day_ids, &day_starts, &day_ends).await?;
     out.services = refresh_services(&mut tx, &ids, &hours).await?;
     tx.commit().await?;
     let mut devices = ids;
