@@ -117,6 +117,7 @@ impl Http {
             webhooks,
             sealer: crate::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?,
             js_limits: cfg.codecs.js_limits(),
+            pages: cfg.pages.clone(),
             ..AppState::new(pool)
         };
         let stop = CancellationToken::new();

@@ -19,6 +19,7 @@ pub struct Config {
     pub codecs: CodecConfig,
     pub keys: KeysConfig,
     pub http: HttpConfig,
+    pub pages: PagesConfig,
     pub webhooks: WebhookConfig,
     pub analytics: AnalyticsConfig,
     pub log: LogConfig,
@@ -304,6 +305,37 @@ impl Default for HttpConfig {
     }
 }
 
+/// The built-in pages (`/ui/`): maps, sites, fleet health.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesConfig {
+    /// Map tiles, a `{z}/{x}/{y}` URL template (`{s}` for subdomains); env
+    /// `ROC42_TILE_URL`. Empty: no tiles, sites and devices on a plain background (as
+    /// when the browser cannot reach the tile server). Default OpenStreetMap's
+    /// `https://tile.openstreetmap.org/{z}/{x}/{y}.png`: mind its usage policy, and run
+    /// your own tile server for heavy use.
+    pub tile_url: String,
+    /// Attribution shown on the map for those tiles (HTML allowed). Default
+    /// `&copy; OpenStreetMap contributors`.
+    pub tile_attribution: String,
+    /// How long a login lasts, in hours. Default 12.
+    pub session_hours: u32,
+    /// Mark the session cookie `Secure` (sent over HTTPS only): set it when roc42 is served
+    /// over HTTPS, as it should be beyond the local network. Default false.
+    pub secure_cookie: bool,
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        Self {
+            tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
+            tile_attribution: "&copy; OpenStreetMap contributors".into(),
+            session_hours: 12,
+            secure_cookie: false,
+        }
+    }
+}
+
 /// HTTP ingest: the webhook routes network servers POST uplinks to
 /// (`/api/v1/ingest/tts`, `/api/v1/ingest/thingpark`), fed into the same pipeline as MQTT.
 /// A route whose secret is not set answers 404.
@@ -493,6 +525,9 @@ impl Config {
         if let Some(v) = var("ROC42_HTTP_ADDR") {
             self.http.addr = v.parse().with_context(|| format!("ROC42_HTTP_ADDR={v:?} is not host:port"))?;
         }
+        if let Some(v) = var("ROC42_TILE_URL") {
+            self.pages.tile_url = v;
+        }
         // An empty value disables the route.
         if let Some(v) = var("ROC42_TTS_WEBHOOK_SECRET") {
             self.webhooks.tts_secret = Some(v).filter(|s| !s.is_empty());
@@ -547,6 +582,13 @@ impl Config {
         }
         if c.js_memory_limit_mib < 4 {
             anyhow::bail!("codecs.js_memory_limit_mib must be at least 4 (a QuickJS context alone takes about 1 MiB)");
+        }
+        let p = &self.pages;
+        if !(p.tile_url.is_empty() || p.tile_url.starts_with("https://") || p.tile_url.starts_with("http://")) {
+            anyhow::bail!("pages.tile_url must be an http(s) URL template, or empty for no tiles");
+        }
+        if p.session_hours == 0 {
+            anyhow::bail!("pages.session_hours must be at least 1");
         }
         Ok(())
     }

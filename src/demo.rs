@@ -57,6 +57,7 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
     let base = format!("http://{}", http.addr);
     println!();
     println!("roc42 demo is running ({} devices, {} uplinks/s, broker {mqtt_url}).", opts.devices, opts.rate);
+    println!("  pages         {base}/ui/  (log in with a token below)");
     println!("  health        {base}/health");
     println!("  devices       {base}/api/v1/devices");
     println!("  a device      {base}/api/v1/devices/{}", sample.dev_eui);

@@ -12,6 +12,7 @@
 //! - [`analytics`]: rollups and retention upkeep, indicators, alerts, fleet health, experiments, exports;
 //! - [`onboarding`]: operators' bulk import of devices from CSV (checked whole, applied atomically);
 //! - [`api`]: the axum HTTP API and its OpenAPI document;
+//! - [`web`]: the built-in pages (maps, sites, fleet health), server-rendered, on the API's access rules;
 //! - [`app`]: wiring and ordered shutdown;
 //! - [`simulate`]: realistic ChirpStack uplinks for demos, tests and the bench;
 //! - [`demo`]: everything in one process, with an embedded broker;
@@ -33,6 +34,7 @@ pub mod pipeline;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 /// Makes rustls's ring provider the process default (once; later calls do nothing).
 /// HTTP clients (alert webhooks) take it from there: the build carries no other provider

@@ -88,6 +88,10 @@ enum Command {
     /// API bearer tokens: create (shown once), list, revoke.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Database logins for Grafana's data sources, each seeing only its communes in the
+    /// views of schema `dashboard` (see dashboards/grafana/).
+    #[command(subcommand)]
+    Grafana(GrafanaCommand),
     /// Decode stored uplinks again from their raw frames, with the devices and models as
     /// they are now (after a decoder fix, a model change, or an AppSKey given late).
     /// Idempotent: readings already stored take the new values.
@@ -180,6 +184,31 @@ enum TokensCommand {
     List,
     /// Revoke a token: it stops working within 10 s.
     Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum GrafanaCommand {
+    /// Create a login role for a Grafana data source (or change its password and
+    /// communes): it reads the `dashboard` views, which show it only the communes given.
+    /// The password comes from ROC42_GRAFANA_PASSWORD, or is generated and printed once.
+    Grant {
+        /// The role's name: lowercase letters, digits and underscores (e.g. grafana_42218).
+        #[arg(long)]
+        role: String,
+        /// INSEE code of a commune it may see (repeatable).
+        #[arg(long, required_unless_present = "all_communes")]
+        commune: Vec<String>,
+        /// Every commune, and the uplinks of unknown devices: the operators' data source.
+        #[arg(long, conflicts_with = "commune")]
+        all_communes: bool,
+    },
+    /// List dashboard roles as JSON lines.
+    List,
+    /// Drop a dashboard role.
+    Revoke {
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -394,6 +423,43 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
                 anyhow::bail!("no unrevoked token {id}");
             }
             println!("revoked token {id} (it stops working within 10 s)");
+            Ok(())
+        }
+        Command::Grafana(GrafanaCommand::Grant { role, commune, all_communes }) => {
+            use store::dashboard::{self, Communes};
+            let communes = if all_communes { Communes::All } else { Communes::Only(commune) };
+            let (password, generated) = match std::env::var("ROC42_GRAFANA_PASSWORD") {
+                Ok(p) if !p.is_empty() => (p, false),
+                _ => (store::token::random_secret(24), true),
+            };
+            let pool = app::database(&cfg).await?;
+            dashboard::grant(&pool, &role, &password, &communes).await.with_context(|| format!("grant {role}"))?;
+            println!(
+                "role {role} can read the dashboard views of {}",
+                match &communes {
+                    Communes::All => "every commune".to_owned(),
+                    Communes::Only(list) => list.join(", "),
+                }
+            );
+            if generated {
+                println!("password: {password}");
+                eprintln!("This is the only time the password is shown; put it in the Grafana data source now.");
+            }
+            Ok(())
+        }
+        Command::Grafana(GrafanaCommand::List) => {
+            let pool = app::database(&cfg).await?;
+            for r in store::dashboard::list(&pool).await? {
+                println!("{}", serde_json::to_string(&r)?);
+            }
+            Ok(())
+        }
+        Command::Grafana(GrafanaCommand::Revoke { role }) => {
+            let pool = app::database(&cfg).await?;
+            if !store::dashboard::revoke(&pool, &role).await? {
+                anyhow::bail!("{role} is not a dashboard role");
+            }
+            println!("dropped role {role}");
             Ok(())
         }
         Command::Devices(DevicesCommand::List) => {

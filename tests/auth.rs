@@ -385,3 +385,35 @@ async fn a_commune_sees_nothing_of_another_through_any_route() {
     assert!(b_sees_itself >= 3, "commune B sees its own device through the walk ({b_sees_itself} routes)");
     db.drop_db().await;
 }
+
+async fn with_cookie(router: &axum::Router, method: Method, uri: &str, cookie: &str) -> StatusCode {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::COOKIE, format!("theme=dark; roc42_session={cookie}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    router.clone().oneshot(req).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn a_page_session_reads_as_its_token_and_never_writes() {
+    let db = TestDb::new().await;
+    let app = router(&db);
+    let t = token::create(&db.pool, Role::Operator, None, "pages").await.unwrap();
+    let secret = roc42::store::session::create(&db.pool, t.id, Utc::now() + TimeDelta::hours(1)).await.unwrap();
+    assert_eq!(with_cookie(&app, Method::GET, "/api/v1/devices", &secret).await, StatusCode::OK);
+    // Writes need the token itself: no other site can make a logged-in browser write.
+    assert_eq!(with_cookie(&app, Method::POST, "/api/v1/sites", &secret).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(with_cookie(&app, Method::GET, "/api/v1/devices", "not-a-session").await, StatusCode::UNAUTHORIZED);
+
+    // An expired session, and the session of a revoked token, read nothing.
+    let expired = roc42::store::session::create(&db.pool, t.id, Utc::now() - TimeDelta::minutes(1)).await.unwrap();
+    assert_eq!(with_cookie(&app, Method::GET, "/api/v1/devices", &expired).await, StatusCode::UNAUTHORIZED);
+    assert!(token::revoke(&db.pool, t.id).await.unwrap());
+    // A new router: its lookup cache has not seen this session before the revocation.
+    let fresh = router(&db);
+    assert_eq!(with_cookie(&fresh, Method::GET, "/api/v1/devices", &secret).await, StatusCode::UNAUTHORIZED);
+    db.drop_db().await;
+}

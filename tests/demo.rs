@@ -71,6 +71,7 @@ async fn the_demo_serves_simulated_readings_and_stops_cleanly() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("roc42 demo is running"), "{stdout}");
     assert!(stdout.contains(&format!("{base}/api/v1/devices")), "it prints where to look: {stdout}");
+    assert!(stdout.contains(&format!("{base}/ui/")), "and where the pages are: {stdout}");
     assert!(stdout.contains("Token of the commune of Saint-Étienne (42218): roc42_"), "{stdout}");
     db.drop_db().await;
 }

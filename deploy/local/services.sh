@@ -2,7 +2,8 @@
 # Makes sure this Debian machine runs what roc42 needs, idempotently:
 #   - PostgreSQL 15 with the TimescaleDB extension (Apache edition, built from
 #     Debian's own source package) preloaded;
-#   - Mosquitto configured not to lose queued QoS 1 messages.
+#   - Mosquitto configured not to lose queued QoS 1 messages;
+#   - Chromium and ChromeDriver for the browser test of the built-in pages.
 # Run as root. Fast (seconds) when everything is already in place.
 # Used by the README's quick start, by `.ci/run` and by the tests' harness.
 set -euo pipefail
@@ -156,6 +157,8 @@ main() {
     apt_install postgresql-${PG_MAJOR} postgresql-client-${PG_MAJOR}
     # protoc: the build compiles ChirpStack's protobuf definitions (chirpstack_api).
     apt_install protobuf-compiler libprotobuf-dev
+    # The browser test of the built-in pages drives Debian's Chromium over WebDriver.
+    apt_install chromium chromium-driver
     timescaledb_installed || build_timescaledb
     pg_start
     if ensure_preload; then pg_restart; fi

@@ -1,5 +1,6 @@
 //! Who is calling: every API request resolves to a [`Principal`] from its bearer token
-//! (see `store::token`), or is refused. Also the access policy that does not depend on
+//! (see `store::token`), or, for reads, from the session cookie of the built-in pages
+//! (`store::session`, see `web`), or is refused. Also the access policy that does not depend on
 //! data (public routes, operator-only routes, writes) and the failed-auth rate limit;
 //! what a commune may see is decided by the store queries, which take its commune.
 
@@ -107,16 +108,38 @@ pub struct Auth(Arc<Inner>);
 
 struct Inner {
     pool: PgPool,
-    /// Token hash -> its holder (`None`: no such unrevoked token), and when looked up.
-    cache: Mutex<HashMap<[u8; 32], Cached>>,
+    /// Credential -> its holder (`None`: no such unrevoked token or live session), and
+    /// when looked up.
+    cache: Mutex<HashMap<Credential, Cached>>,
     /// Token id -> when `last_used_at` was last written.
     touched: Mutex<HashMap<i64, Instant>>,
     /// Client IP -> failed-auth token bucket.
     failures: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
-/// A token lookup and when it was made.
+/// A lookup and when it was made.
 type Cached = (Option<Holder>, Instant);
+
+/// What a request presented, hashed: a bearer token or a session cookie's secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Credential {
+    Token([u8; 32]),
+    Session([u8; 32]),
+}
+
+/// The name of the built-in pages' session cookie.
+pub const SESSION_COOKIE: &str = "roc42_session";
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -155,22 +178,34 @@ impl Auth {
         Self(Arc::new(Inner { pool, cache: Mutex::default(), touched: Mutex::default(), failures: Mutex::default() }))
     }
 
-    /// The principal of a request, or why not.
-    async fn principal(&self, ip: IpAddr, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    /// The principal of a request, or why not: its bearer token, else (when
+    /// `cookie_allowed`: reads only) its session cookie.
+    pub async fn principal(
+        &self,
+        ip: IpAddr,
+        headers: &HeaderMap,
+        cookie_allowed: bool,
+    ) -> Result<Principal, ApiError> {
         let wait = self.blocked_for(ip);
         if wait > 0 {
             return Err(ApiError::RateLimited { retry_after_s: wait });
         }
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::Unauthorized("authentication required: Authorization: Bearer <token>".into()));
+        let credential = match (headers.get(header::AUTHORIZATION), cookie(headers, SESSION_COOKIE)) {
+            (Some(value), _) => {
+                let token = value.to_str().ok().and_then(|v| {
+                    let (scheme, rest) = v.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+                });
+                token.filter(|t| !t.is_empty()).map(|t| Credential::Token(token::hash(t)))
+            }
+            (None, Some(secret)) if cookie_allowed => Some(Credential::Session(token::hash(secret))),
+            (None, _) => {
+                return Err(ApiError::Unauthorized("authentication required: Authorization: Bearer <token>".into()))
+            }
         };
-        let token = value.to_str().ok().and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        });
-        let holder = match token {
-            Some(t) if !t.is_empty() => self.lookup(&token::hash(t)).await?,
-            _ => None,
+        let holder = match credential {
+            Some(c) => self.lookup(c).await?,
+            None => None,
         };
         match holder.and_then(|h| {
             let id = h.id;
@@ -182,19 +217,41 @@ impl Auth {
             }
             None => {
                 self.failed(ip);
-                Err(ApiError::Unauthorized("invalid or revoked token".into()))
+                Err(ApiError::Unauthorized("invalid or revoked token, or expired session".into()))
             }
         }
     }
 
-    async fn lookup(&self, hash: &[u8; 32]) -> Result<Option<Holder>, ApiError> {
+    /// The token holder of a token given at login, counting a failure against `ip`.
+    pub async fn check_token(&self, ip: IpAddr, token: &str) -> Result<Option<Holder>, ApiError> {
+        let wait = self.blocked_for(ip);
+        if wait > 0 {
+            return Err(ApiError::RateLimited { retry_after_s: wait });
+        }
+        let holder = self.lookup(Credential::Token(token::hash(token.trim()))).await?;
+        if holder.as_ref().and_then(|h| Principal::from_holder(h.clone())).is_none() {
+            self.failed(ip);
+            return Ok(None);
+        }
+        Ok(holder)
+    }
+
+    /// Forgets a cached credential (a session ended at logout).
+    pub fn forget(&self, credential: Credential) {
+        lock(&self.0.cache).remove(&credential);
+    }
+
+    async fn lookup(&self, credential: Credential) -> Result<Option<Holder>, ApiError> {
         let now = Instant::now();
-        if let Some((holder, at)) = lock(&self.0.cache).get(hash) {
+        if let Some((holder, at)) = lock(&self.0.cache).get(&credential) {
             if now.duration_since(*at) < CACHE_TTL {
                 return Ok(holder.clone());
             }
         }
-        let holder = token::get_by_hash(&self.0.pool, hash).await?;
+        let holder = match &credential {
+            Credential::Token(hash) => token::get_by_hash(&self.0.pool, hash).await?,
+            Credential::Session(hash) => crate::store::session::get_by_hash(&self.0.pool, hash).await?,
+        };
         let mut cache = lock(&self.0.cache);
         if cache.len() >= MAX_ENTRIES {
             cache.retain(|_, (_, at)| now.duration_since(*at) < CACHE_TTL);
@@ -203,7 +260,7 @@ impl Auth {
             }
         }
         // Unknown tokens are cached too: a client retrying a bad token costs no query.
-        cache.insert(*hash, (holder.clone(), now));
+        cache.insert(credential, (holder.clone(), now));
         Ok(holder)
     }
 
@@ -223,6 +280,11 @@ impl Auth {
         if let Err(e) = token::touch(&self.0.pool, id).await {
             tracing::debug!(token_id = id, error = %e, "Recording a token's use failed.");
         }
+    }
+
+    /// The database pool lookups use.
+    pub fn pool(&self) -> &PgPool {
+        &self.0.pool
     }
 
     /// Seconds `ip` must wait before it may try again; 0 if it may now.
@@ -252,7 +314,7 @@ impl Auth {
 }
 
 /// The client's address; requests without one (in-process tests) share one bucket.
-fn client_ip(req: &Request) -> IpAddr {
+pub fn client_ip(req: &Request) -> IpAddr {
     // Behind a reverse proxy every client shares the proxy's address: the limit then
     // applies to all of them together (X-Forwarded-For is not trusted).
     req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip())
@@ -265,11 +327,13 @@ pub async fn authenticate(State(auth): State<Auth>, mut req: Request, next: Next
     if route.as_deref().is_some_and(|r| PUBLIC_ROUTES.contains(&r)) {
         return next.run(req).await;
     }
-    let principal = match auth.principal(client_ip(&req), req.headers()).await {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // A session cookie reads (the pages link to exports); writes need the token itself, so
+    // no other site can make a logged-in browser write.
+    let principal = match auth.principal(client_ip(&req), req.headers(), safe).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let operator_only = route.as_deref().is_some_and(|r| OPERATOR_PREFIXES.iter().any(|p| r.starts_with(p)));
     if principal != Principal::Operator && (!safe || operator_only) {
         return ApiError::Forbidden("this route is for operators".into()).into_response();

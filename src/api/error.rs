@@ -69,9 +69,10 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
+impl ApiError {
+    /// The HTTP status and stable code of this error; logs internal causes (never sent).
+    pub fn status(&self) -> (StatusCode, &'static str) {
+        match self {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -89,7 +90,13 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = format!("{e:#}"), "API request failed.");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status();
         let message = self.to_string();
         let lines = match self {
             ApiError::Invalid { ref lines, .. } => Some(lines.clone()),
@@ -130,12 +137,13 @@ fn code_of(status: StatusCode) -> &'static str {
 /// the one error shape, with axum's text as the message.
 pub async fn json_errors(resp: Response) -> Response {
     let status = resp.status();
-    let is_json = resp
+    // JSON is the API's own shape; HTML, the pages' error pages (`web::PageError`).
+    let shaped = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();

@@ -50,8 +50,17 @@ pub async fn devices(
     State(s): State<AppState>,
     Query(q): Query<MapQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let scope = principal.commune();
     let filter = DeviceFilter { commune: q.commune, service: q.service, site_id: q.site_id, ..DeviceFilter::default() };
+    let features = features(&s, principal.commune(), filter).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        Json(FeatureCollection { r#type: "FeatureCollection", features }),
+    ))
+}
+
+/// The devices in service matching `filter`, within `scope` (a commune's own), as GeoJSON
+/// features with their latest values: the API's map and the built-in map page.
+pub async fn features(s: &AppState, scope: Option<&str>, filter: DeviceFilter) -> Result<Vec<Value>, ApiError> {
     let list = device::list(&s.pool, scope, &filter, MAX_FEATURES, 0).await?;
     let sites: std::collections::HashMap<i64, (Option<f64>, Option<f64>)> =
         domain::list_sites(&s.pool, scope, filter.commune.as_deref())
@@ -59,7 +68,7 @@ pub async fn devices(
             .into_iter()
             .map(|s| (s.id, (s.latitude, s.longitude)))
             .collect();
-    let features = with_latest(&s, scope, list)
+    Ok(with_latest(s, scope, list)
         .await?
         .into_iter()
         .map(|d| {
@@ -88,9 +97,5 @@ pub async fn devices(
                 },
             })
         })
-        .collect();
-    Ok((
-        [(header::CONTENT_TYPE, "application/geo+json")],
-        Json(FeatureCollection { r#type: "FeatureCollection", features }),
-    ))
+        .collect())
 }

@@ -42,6 +42,8 @@ pub struct AppState {
     pub sealer: Option<Sealer>,
     /// Limits of the JS codecs run when stored uplinks are decoded again (claims).
     pub js_limits: JsLimits,
+    /// The built-in pages' settings (map tiles, sessions).
+    pub pages: crate::config::PagesConfig,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             webhooks: webhooks::Webhooks::default(),
             sealer: None,
             js_limits: JsLimits::default(),
+            pages: crate::config::PagesConfig::default(),
         }
     }
 
@@ -62,11 +65,13 @@ impl AppState {
     }
 }
 
-/// Every route of the API.
+/// Every route of the API, and the built-in pages (`crate::web`).
 ///
-/// Every route needs a bearer token except [`auth::PUBLIC_ROUTES`]; see [`auth`].
+/// Every API route needs a bearer token except [`auth::PUBLIC_ROUTES`]; see [`auth`]. The
+/// pages take the same token, or a session opened with it.
 pub fn router(state: AppState) -> Router {
     let auth = auth::Auth::new(state.pool.clone());
+    let pages = crate::web::router(state.clone(), auth.clone());
     Router::new()
         .route("/health", get(meta::health))
         .route("/metrics", get(meta::metrics))
@@ -117,9 +122,10 @@ pub fn router(state: AppState) -> Router {
         .route(crate::ingest::tts::WEBHOOK_ROUTE, post(webhooks::tts))
         .route(crate::ingest::thingpark::WEBHOOK_ROUTE, post(webhooks::thingpark))
         .route_layer(axum::middleware::from_fn_with_state(auth, auth::authenticate))
+        .with_state(state)
+        .merge(pages)
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// Declares the bearer token every `/api/v1` route needs.

@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod batch;
+pub mod dashboard;
 pub mod device;
 pub mod domain;
 pub mod event;
@@ -14,6 +15,7 @@ pub mod model;
 pub mod reading;
 pub mod rejected;
 pub mod rollup;
+pub mod session;
 pub mod token;
 pub mod uplink;
 

@@ -101,6 +101,15 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    /// The name the API takes (`raw`, `1h`, `1d`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Raw => "raw",
+            Bucket::Hour => "1h",
+            Bucket::Day => "1d",
+        }
+    }
+
     /// The rollups the bucket reads; `None` for raw readings.
     pub fn grain(self) -> Option<super::rollup::Grain> {
         match self {

@@ -83,11 +83,16 @@ pub fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// `bytes` random bytes in hex.
+pub fn random_secret(bytes: usize) -> String {
+    let mut secret = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut secret);
+    hex::encode(secret)
+}
+
 /// Creates a token; the commune is required for (and only for) the commune role.
 pub async fn create(pool: &PgPool, role: Role, commune: Option<&str>, label: &str) -> Result<NewToken, sqlx::Error> {
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
+    let token = format!("{TOKEN_PREFIX}{}", random_secret(32));
     const Q: &str = "INSERT INTO api_token (label, role, commune, token_hash) VALUES ($1, $2, $3, $4) RETURNING id";
     let id = sqlx::query_scalar(Q)
         .bind(label)

@@ -13,6 +13,8 @@ use roc42::ingest::mqtt::Publisher;
 use roc42::simulate::SimDevice;
 use sqlx::PgPool;
 
+pub mod browser;
+
 pub fn base_database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
