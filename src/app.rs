@@ -38,6 +38,7 @@ pub struct Ingest {
     upkeep: Upkeep,
     inbound: mpsc::WeakSender<Inbound>,
     subscribed: CancellationToken,
+    status: crate::ingest::mqtt::IngestStatus,
 }
 
 impl Ingest {
@@ -55,19 +56,25 @@ impl Ingest {
         let consumer = Consumer::new(&cfg.mqtt)?;
         let stop = CancellationToken::new();
         let subscribed = consumer.subscribed();
+        let status = consumer.status();
         let consumer = tokio::spawn(consumer.run(tx, stop.clone(), pipeline.drained.clone()));
         // Uplinks stored as unknown_device while the decode stage's cache still said
         // unknown, or before their device was imported, are decoded once it is registered.
         let sweep = tokio::spawn(reprocess::sweep(reprocessor, cfg.pipeline.device_cache_ttl(), stop.clone()));
         // Rollups follow what the pipeline commits; retention and alerts run beside it.
         let upkeep = Upkeep::start(&cfg.analytics, pool_for_upkeep);
-        Ok(Self { stop, abort, consumer, pipeline, sweep, upkeep, inbound, subscribed })
+        Ok(Self { stop, abort, consumer, pipeline, sweep, upkeep, inbound, subscribed, status })
     }
 
     /// Resolves once the broker has acknowledged the consumer's subscriptions: what is
     /// published from then on is delivered (before, a new session would miss it).
     pub async fn subscribed(&self) {
         self.subscribed.cancelled().await;
+    }
+
+    /// Whether the MQTT consumer is connected and subscribed (for `/ready`).
+    pub fn status(&self) -> crate::ingest::mqtt::IngestStatus {
+        self.status.clone()
     }
 
     /// The pipeline's inbound channel, for the webhooks. Weak: once the MQTT consumer
@@ -107,9 +114,25 @@ impl Http {
         Self::start_with(cfg, pool, Webhooks::default()).await
     }
 
+    /// The API of a process that ingests: webhooks feeding `ingest`'s pipeline (when their
+    /// secrets are set), and `/ready` following its broker connection.
+    pub async fn start_for(cfg: &Config, pool: PgPool, ingest: &Ingest) -> anyhow::Result<Self> {
+        let webhooks = Webhooks::new(&cfg.webhooks, Some(ingest.inbound()));
+        Self::start_inner(cfg, pool, webhooks, Some(ingest.status())).await
+    }
+
     /// The API on `cfg.http.addr` with `webhooks` (see [`Webhooks::new`]), the master key
     /// and codec limits of `cfg`.
     pub async fn start_with(cfg: &Config, pool: PgPool, webhooks: Webhooks) -> anyhow::Result<Self> {
+        Self::start_inner(cfg, pool, webhooks, None).await
+    }
+
+    async fn start_inner(
+        cfg: &Config,
+        pool: PgPool,
+        webhooks: Webhooks,
+        ingest: Option<crate::ingest::mqtt::IngestStatus>,
+    ) -> anyhow::Result<Self> {
         let addr = cfg.http.addr;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen on {addr}"))?;
         let addr = listener.local_addr()?;
@@ -118,6 +141,7 @@ impl Http {
             sealer: crate::custody::Sealer::from_config(cfg.keys.master_key.as_deref())?,
             js_limits: cfg.codecs.js_limits(),
             pages: cfg.pages.clone(),
+            ingest,
             ..AppState::new(pool)
         };
         let stop = CancellationToken::new();
@@ -137,8 +161,7 @@ impl Http {
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let pool = database(&cfg).await?;
     let ingest = Ingest::start(&cfg, pool.clone()).await?;
-    let webhooks = Webhooks::new(&cfg.webhooks, Some(ingest.inbound()));
-    let http = Http::start_with(&cfg, pool.clone(), webhooks).await?;
+    let http = Http::start_for(&cfg, pool.clone(), &ingest).await?;
     shutdown_signal().await;
     info!("Shutting down.");
     ingest.shutdown().await;

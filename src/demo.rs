@@ -45,7 +45,7 @@ pub async fn run(mut cfg: Config, opts: DemoOptions) -> anyhow::Result<()> {
     let mut fleet = simulate::fleet(opts.devices, 42);
     simulate::register(&pool, &fleet).await?;
     let ingest = Ingest::start(&cfg, pool.clone()).await?;
-    let http = Http::start(&cfg, pool.clone()).await?;
+    let http = Http::start_for(&cfg, pool.clone(), &ingest).await?;
     // The API wants a token: the demo makes an operator one for whoever runs it, and one
     // of the first commune, to see what a commune sees.
     use crate::store::token::{self, Role};

@@ -57,4 +57,13 @@ pub mod names {
     pub const BATCH_SECONDS: &str = "roc42_batch_write_seconds";
     /// Batch write attempts that failed, by `kind` (transient or permanent).
     pub const BATCH_ERRORS: &str = "roc42_batch_errors_total";
+    /// 1 while the MQTT consumer is connected and subscribed, else 0.
+    pub const INGEST_CONNECTED: &str = "roc42_ingest_connected";
+    /// MQTT messages received and not yet acknowledged (bounded by `mqtt.receive_maximum`).
+    pub const ACKS_PENDING: &str = "roc42_ingest_acks_pending";
+    /// Seconds from receiving a batch's oldest message to its commit.
+    pub const COMMIT_LATENCY: &str = "roc42_commit_latency_seconds";
+    /// Seconds between the network time of the newest uplink of the last batch committed
+    /// and its commit: how far behind the network server the store is.
+    pub const INGEST_LAG: &str = "roc42_ingest_lag_seconds";
 }

@@ -26,6 +26,7 @@ use crate::store::token::{self, Holder, Role};
 /// webhooks check their own secret.
 pub const PUBLIC_ROUTES: &[&str] = &[
     "/health",
+    "/ready",
     "/metrics",
     "/openapi.json",
     super::docs::PAGE,

@@ -37,6 +37,38 @@ pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
     (if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 
+/// Whether this instance can do its work.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// `ok` or `unreachable`.
+    pub database: &'static str,
+    /// `connected` (and subscribed), `disconnected`, or `not_ingesting` (an API-only process).
+    pub broker: &'static str,
+}
+
+/// Readiness: 200 when the database answers and, if this process ingests, the MQTT
+/// consumer is connected and subscribed; 503 otherwise (a load balancer or orchestrator
+/// then sends no traffic here). `/health` only says the process is alive.
+#[utoipa::path(get, path = "/ready", tag = "service",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
+    let db_ok = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&s.pool).await.is_ok();
+    let broker = match &s.ingest {
+        None => "not_ingesting",
+        Some(status) if status.connected() => "connected",
+        Some(_) => "disconnected",
+    };
+    let ok = db_ok && broker != "disconnected";
+    let body = Readiness {
+        status: if ok { "ready" } else { "not_ready" },
+        database: if db_ok { "ok" } else { "unreachable" },
+        broker,
+    };
+    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
 /// Prometheus text exposition.
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())

@@ -44,6 +44,8 @@ pub struct AppState {
     pub js_limits: JsLimits,
     /// The built-in pages' settings (map tiles, sessions).
     pub pages: crate::config::PagesConfig,
+    /// The MQTT consumer's connection, when this process ingests (`/ready`).
+    pub ingest: Option<crate::ingest::mqtt::IngestStatus>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             sealer: None,
             js_limits: JsLimits::default(),
             pages: crate::config::PagesConfig::default(),
+            ingest: None,
         }
     }
 
@@ -74,6 +77,7 @@ pub fn router(state: AppState) -> Router {
     let pages = crate::web::router(state.clone(), auth.clone());
     Router::new()
         .route("/health", get(meta::health))
+        .route("/ready", get(meta::ready))
         .route("/metrics", get(meta::metrics))
         .route("/openapi.json", get(meta::openapi))
         .route(docs::PAGE, get(docs::page))
@@ -163,6 +167,7 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     paths(
         meta::health,
+        meta::ready,
         meta::models,
         meta::model,
         meta::metric_catalogue,
@@ -210,6 +215,7 @@ impl Modify for BearerAuth {
         webhooks::thingpark,
     ),
     components(schemas(
+        meta::Readiness,
         error::ErrorBody,
         error::ErrorDetail,
         webhooks::WebhookReply,

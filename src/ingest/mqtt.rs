@@ -8,7 +8,7 @@
 
 pub mod tls;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,31 @@ struct Session {
     epoch: AtomicU64,
     /// The last epoch whose ConnAck said the session was not present.
     fresh_since: AtomicU64,
+    /// Messages received whose acknowledgement has not gone (sent, or dropped).
+    pending: AtomicI64,
+}
+
+impl Session {
+    fn pending_changed(&self, by: i64) {
+        let now = self.pending.fetch_add(by, Ordering::AcqRel) + by;
+        metrics::gauge!(names::ACKS_PENDING).set(now as f64);
+    }
+}
+
+/// Whether the consumer is connected to the broker with its subscriptions acknowledged:
+/// what `/ready` reports.
+#[derive(Debug, Clone, Default)]
+pub struct IngestStatus(Arc<AtomicBool>);
+
+impl IngestStatus {
+    pub fn connected(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, up: bool) {
+        self.0.store(up, Ordering::Release);
+        metrics::gauge!(names::INGEST_CONNECTED).set(if up { 1.0 } else { 0.0 });
+    }
 }
 
 /// An acknowledgement waiting for its message to be committed.
@@ -72,6 +97,13 @@ impl PendingAck {
     }
 }
 
+impl Drop for PendingAck {
+    // Sent or not (a dropped ack is redelivered by the broker), it no longer waits.
+    fn drop(&mut self) {
+        self.session.pending_changed(-1);
+    }
+}
+
 /// A running consumer.
 pub struct Consumer {
     session: Arc<Session>,
@@ -79,6 +111,7 @@ pub struct Consumer {
     subscriptions: Vec<String>,
     /// Cancelled once the broker has acknowledged every subscription of the first session.
     subscribed: CancellationToken,
+    status: IngestStatus,
 }
 
 impl Consumer {
@@ -95,8 +128,24 @@ impl Consumer {
         // reconnect), so committing never waits on this channel.
         let cap = usize::from(cfg.receive_maximum) * 2 + 64;
         let (client, eventloop) = AsyncClient::new(o, cap);
-        let session = Arc::new(Session { client, epoch: AtomicU64::new(0), fresh_since: AtomicU64::new(0) });
-        Ok(Self { session, eventloop, subscriptions: cfg.subscriptions(), subscribed: CancellationToken::new() })
+        let session = Arc::new(Session {
+            client,
+            epoch: AtomicU64::new(0),
+            fresh_since: AtomicU64::new(0),
+            pending: AtomicI64::new(0),
+        });
+        Ok(Self {
+            session,
+            eventloop,
+            subscriptions: cfg.subscriptions(),
+            subscribed: CancellationToken::new(),
+            status: IngestStatus::default(),
+        })
+    }
+
+    /// Connected and subscribed, or not; follows reconnections.
+    pub fn status(&self) -> IngestStatus {
+        self.status.clone()
     }
 
     /// Cancelled once the broker has acknowledged every subscription (the first time):
@@ -147,6 +196,7 @@ impl Consumer {
                     pending_subacks = pending_subacks.saturating_sub(1);
                     if pending_subacks == 0 {
                         self.subscribed.cancel();
+                        self.status.set(true);
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -161,10 +211,12 @@ impl Consumer {
                     }
                 }
                 Ok(Event::Incoming(Packet::Disconnect(d))) => {
+                    self.status.set(false);
                     warn!(reason = ?d.reason_code, "Broker disconnected us.");
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    self.status.set(false);
                     if !outage_logged {
                         error!(error = %e, "Broker connection lost; reconnecting.");
                         outage_logged = true;
@@ -178,6 +230,7 @@ impl Consumer {
             }
         }
         drop(tx);
+        self.status.set(false);
         self.finish(drained).await;
     }
 
@@ -187,6 +240,7 @@ impl Consumer {
         let ack = if p.qos == QoS::AtMostOnce {
             Ack::None
         } else {
+            self.session.pending_changed(1);
             Ack::Mqtt(PendingAck {
                 pkid: p.pkid,
                 qos: p.qos,
@@ -238,7 +292,8 @@ pub fn options(cfg: &MqttConfig, client_id: &str) -> anyhow::Result<MqttOptions>
 }
 
 /// A QoS 1 publisher (simulator, bench, tests) with a count of the publishes the
-/// broker acknowledged.
+/// broker acknowledged; what the broker did not acknowledge before a lost connection is
+/// published again after it.
 pub struct Publisher {
     pub client: AsyncClient,
     /// PUBACKs received from the broker.
@@ -259,7 +314,13 @@ impl Publisher {
     pub async fn connect_with(cfg: &MqttConfig, client_id: &str, cap: usize) -> anyhow::Result<Self> {
         let url = &cfg.url;
         let mut o = options(cfg, client_id)?;
-        o.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(Some(1024 * 1024));
+        // A session the broker keeps for 5 minutes: after a reconnection (the broker
+        // restarted), rumqttc publishes again what the broker had not acknowledged; with
+        // a new session it would drop those, as a QoS 1 publisher must not.
+        o.set_keep_alive(Duration::from_secs(30))
+            .set_max_packet_size(Some(1024 * 1024))
+            .set_clean_start(false)
+            .set_session_expiry_interval(Some(300));
         let (client, mut el) = AsyncClient::new(o, cap);
         let acked = Arc::new(AtomicU64::new(0));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();

@@ -142,6 +142,15 @@ pub enum Record {
 }
 
 impl Record {
+    /// When roc42 received the message.
+    pub fn received_at(&self) -> DateTime<Utc> {
+        match self {
+            Record::Uplink(u, _) => u.received_at,
+            Record::Event(e, _) => e.received_at,
+            Record::Rejected(r, _) => r.received_at,
+        }
+    }
+
     pub fn into_ack(self) -> Ack {
         match self {
             Record::Uplink(_, a) | Record::Event(_, a) | Record::Rejected(_, a) => a,

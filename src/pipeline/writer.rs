@@ -104,6 +104,26 @@ pub async fn run(
     drained.cancel();
 }
 
+/// Latency of a committed batch: from its oldest message's arrival, and from the network
+/// time of its newest uplink (once per batch, not per message).
+fn record_latency(batch: &[Record]) {
+    let now = chrono::Utc::now();
+    let seconds = |t: chrono::DateTime<chrono::Utc>| (now - t).num_milliseconds().max(0) as f64 / 1000.0;
+    if let Some(oldest) = batch.iter().map(Record::received_at).min() {
+        metrics::histogram!(names::COMMIT_LATENCY).record(seconds(oldest));
+    }
+    let newest = batch
+        .iter()
+        .filter_map(|r| match r {
+            Record::Uplink(u, _) => Some(u.uplink.time),
+            _ => None,
+        })
+        .max();
+    if let Some(t) = newest {
+        metrics::gauge!(names::INGEST_LAG).set(seconds(t));
+    }
+}
+
 /// Writes `batch` until it is committed (true) or `abort` fires (false). Records the
 /// database refuses for good are turned into `Rejected` records in place.
 async fn write(pool: &PgPool, batch: &mut [Record], abort: &CancellationToken) -> bool {
@@ -118,6 +138,7 @@ async fn write(pool: &PgPool, batch: &mut [Record], abort: &CancellationToken) -
                     info!("Database reachable again; writing resumed.");
                 }
                 metrics::histogram!(names::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
+                record_latency(batch);
                 metrics::histogram!(names::BATCH_SIZE).record(batch.len() as f64);
                 metrics::counter!(names::UPLINKS_COMMITTED).increment(stats.uplinks);
                 metrics::counter!(names::READINGS).increment(stats.readings);

@@ -77,6 +77,11 @@ fn state(last_seen: Option<DateTime<Utc>>, alerts: bool, now: DateTime<Utc>) -> 
     }
 }
 
+/// A summary count that needs attention is shown in red.
+fn flag(count: usize) -> Option<&'static str> {
+    (count > 0).then_some("state-alert")
+}
+
 fn state_label(state: &str) -> &'static str {
     match state {
         "alert" => "Alert",
@@ -167,8 +172,9 @@ pub async fn home(viewer: Viewer, State(s): State<AppState>, Query(q): Query<Hom
         p.summary {
             span { (sites.len()) " sites" }
             span { (features.len()) " devices" }
-            span.state-alert { (counts.get("alert").copied().unwrap_or(0)) " with an open alert" }
-            span.state-silent { (counts.get("silent").copied().unwrap_or(0)) " silent for " (SILENT_AFTER_H) " h or more" }
+            @let (alerting, silent) = (counts.get("alert").copied().unwrap_or(0), counts.get("silent").copied().unwrap_or(0));
+            span class=[flag(alerting)] { (alerting) " with an open alert" }
+            span class=[flag(silent)] { (silent) " silent for " (SILENT_AFTER_H) " h or more" }
         }
         div #map role="region" aria-label="Map of sites and devices" {}
         (layout::json_script("map-data", "", &data))
@@ -588,9 +594,9 @@ pub async fn fleet(
         }
         p.summary {
             span { (h.devices.len()) " devices" }
-            span.state-silent #silent-count { (n_silent) " silent for " (SILENT_AFTER_H) " h or more" }
-            span.state-alert { (lossy) " losing over 10 % of frames" }
-            span.state-alert { (low) " with a battery below 20 %" }
+            span #silent-count class=[flag(n_silent)] { (n_silent) " silent for " (SILENT_AFTER_H) " h or more" }
+            span class=[flag(lossy)] { (lossy) " losing over 10 % of frames" }
+            span class=[flag(low)] { (low) " with a battery below 20 %" }
             span { (h.gateways.len()) " gateways" }
         }
         h2 { "Devices" }

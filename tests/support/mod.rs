@@ -14,6 +14,8 @@ use roc42::simulate::SimDevice;
 use sqlx::PgPool;
 
 pub mod browser;
+pub mod proxy;
+pub mod serve;
 
 pub fn base_database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
@@ -104,8 +106,7 @@ impl TestApp {
         // A test publishes right away: the consumer's new session must be subscribed first,
         // or the broker drops what comes before.
         tokio::time::timeout(Duration::from_secs(30), ingest.subscribed()).await.expect("the consumer subscribes");
-        let webhooks = roc42::api::webhooks::Webhooks::new(&cfg.webhooks, Some(ingest.inbound()));
-        let http = Http::start_with(cfg, pool.clone(), webhooks).await.expect("start API");
+        let http = Http::start_for(cfg, pool.clone(), &ingest).await.expect("start API");
         Self { ingest, http }
     }
 
