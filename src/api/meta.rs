@@ -28,13 +28,17 @@ pub struct Health {
 #[utoipa::path(get, path = "/health", tag = "service",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
-    let db_ok = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&s.pool).await.is_ok();
+    let db_ok = database_answers(&s).await;
     let body = Health {
         status: if db_ok { "ok" } else { "degraded" },
         database: if db_ok { "ok" } else { "unreachable" },
         version: env!("CARGO_PKG_VERSION"),
     };
     (if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+async fn database_answers(s: &AppState) -> bool {
+    sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&s.pool).await.is_ok()
 }
 
 /// Whether this instance can do its work.
@@ -54,7 +58,7 @@ pub struct Readiness {
 #[utoipa::path(get, path = "/ready", tag = "service",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
-    let db_ok = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&s.pool).await.is_ok();
+    let db_ok = database_answers(&s).await;
     let broker = match &s.ingest {
         None => "not_ingesting",
         Some(status) if status.connected() => "connected",

@@ -37,12 +37,14 @@ struct Session {
     fresh_since: AtomicU64,
     /// Messages received whose acknowledgement has not gone (sent, or dropped).
     pending: AtomicI64,
+    /// Its gauge, registered once: it changes twice per message.
+    pending_gauge: metrics::Gauge,
 }
 
 impl Session {
     fn pending_changed(&self, by: i64) {
         let now = self.pending.fetch_add(by, Ordering::AcqRel) + by;
-        metrics::gauge!(names::ACKS_PENDING).set(now as f64);
+        self.pending_gauge.set(now as f64);
     }
 }
 
@@ -133,6 +135,7 @@ impl Consumer {
             epoch: AtomicU64::new(0),
             fresh_since: AtomicU64::new(0),
             pending: AtomicI64::new(0),
+            pending_gauge: metrics::gauge!(names::ACKS_PENDING),
         });
         Ok(Self {
             session,
