@@ -135,6 +135,8 @@ async fn a_commune_logs_in_and_sees_its_map_and_a_site_chart_in_chromium() {
     let h1 = browser.run("return document.querySelector('h1').textContent;", json!([])).await;
     assert_eq!(h1, clicked);
     browser.screenshot(&shots.join("commune-site.png")).await;
+    browser.run("document.getElementById('chart-air-co2').scrollIntoView();", json!([])).await;
+    browser.screenshot(&shots.join("commune-site-co2.png")).await;
 
     // Another commune's site is not found; operators' pages are forbidden.
     let theirs: i64 =

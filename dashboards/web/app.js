@@ -85,7 +85,10 @@
       ctx.lineTo(b.left + b.width, y);
       ctx.stroke();
       ctx.font = (11 * dpr) + "px sans-serif";
-      ctx.fillText(t.label, b.left + 4 * dpr, y - 4 * dpr);
+      // uPlot leaves its axes' alignment on the context: set ours.
+      ctx.textAlign = "left";
+      ctx.textBaseline = "bottom";
+      ctx.fillText(t.label, b.left + 4 * dpr, y - 3 * dpr);
       ctx.restore();
     }
   }
