@@ -16,6 +16,7 @@ mod codecs;
 mod communes;
 mod dashboards;
 mod demo;
+mod deploy;
 mod ingest;
 mod onboarding;
 mod operations;
