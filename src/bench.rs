@@ -1,16 +1,20 @@
 //! `roc42 bench`: end-to-end throughput from the real broker to committed readings, with
-//! the ceilings it is compared to, measured in the same run on the same rows:
+//! the ceilings it is compared to, measured in the same run on the same rows, and the
+//! latency at a steady rate:
 //!
-//! 1. broker alone: Mosquitto delivering the queued uplinks to a consumer that does
-//!    nothing but acknowledge;
+//! 1. broker alone: uplinks published as fast as Mosquitto takes them while a consumer
+//!    that does nothing but acknowledge receives them (live, as a network server
+//!    publishes: the broker takes and delivers at once);
 //! 2. database alone: a bare COPY of the same uplink and reading rows into tables without
 //!    indexes;
 //! 3. combined ceiling: 1 and 2 at the same time (they share the machine's cores);
-//! 4. end to end: the roc42 pipeline draining the same uplinks from its session into
-//!    the hypertables, until the last one is committed.
+//! 4. end to end: the same publishing, into the roc42 pipeline, until the last uplink is
+//!    committed in the hypertables;
+//! 5. latency: uplinks published at a steady rate (1,000/s), each timed from its publish
+//!    to the moment it can be queried, and the process's memory meanwhile.
 //!
-//! Each phase drains uplinks queued in a persistent session beforehand, so publishing
-//! is not part of any timing.
+//! `--backlog` measures 1, 3 and 4 as before 2026-12: draining uplinks queued in a
+//! persistent session beforehand (the broker only delivers).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -41,9 +45,19 @@ pub struct BenchOptions {
     /// Database the bench (re)creates for itself, on the configured server.
     #[arg(long, default_value = "roc42_bench")]
     pub database: String,
+    /// Drain uplinks queued beforehand instead of publishing them live.
+    #[arg(long)]
+    pub backlog: bool,
+    /// Uplinks per second of the latency measurement (0: skip it).
+    #[arg(long, default_value_t = 1000.0)]
+    pub latency_rate: f64,
+    /// Seconds the latency measurement lasts.
+    #[arg(long, default_value_t = 20)]
+    pub latency_seconds: u64,
 }
 
 /// One prepared uplink: its topic and ChirpStack JSON.
+#[derive(Clone)]
 struct Message {
     topic: String,
     payload: Vec<u8>,
@@ -61,8 +75,9 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
 
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let n = opts.uplinks;
+    let mode = if opts.backlog { "draining a queued backlog" } else { "published live" };
     println!(
-        "roc42 bench: {n} uplinks from {} devices, broker {}, database {}",
+        "roc42 bench: {n} uplinks from {} devices, {mode}, broker {}, database {}",
         opts.devices, cfg.mqtt.url, opts.database
     );
     let gen = |root: &str, fleet: &mut [simulate::SimDevice]| generate(fleet, root, n);
@@ -76,9 +91,8 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     let root = format!("bench-{run_id}-broker");
     let msgs = gen(&root, &mut fleet);
     let session = format!("roc42-bench-{run_id}-broker");
-    queue(&cfg, &session, &root, &msgs).await?;
+    let broker = broker_noop(&cfg, &session, &root, &msgs, opts.backlog).await?;
     drop(msgs);
-    let broker = drain_noop(&cfg, &session, &root, n).await?;
     println!(
         "  broker alone     {:>9.0} uplinks/s  ({n} delivered to a no-op consumer in {:.2} s)",
         rate(n, broker),
@@ -98,11 +112,14 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     let root = format!("bench-{run_id}-combined");
     let msgs = gen(&root, &mut fleet);
     let session = format!("roc42-bench-{run_id}-combined");
-    queue(&cfg, &session, &root, &msgs).await?;
-    drop(msgs);
     create_copy_tables(&pool).await?;
-    let (broker_c, copy_c) =
-        tokio::join!(drain_noop(&cfg, &session, &root, n), copy_in(&pool, &uplink_rows, &reading_rows));
+    let (broker_c, copy_c) = if opts.backlog {
+        queue(&cfg, &session, &root, &msgs).await?;
+        tokio::join!(drain_noop(&cfg, &session, &root, n), copy_in(&pool, &uplink_rows, &reading_rows))
+    } else {
+        tokio::join!(broker_noop(&cfg, &session, &root, &msgs, false), copy_in(&pool, &uplink_rows, &reading_rows))
+    };
+    drop(msgs);
     let (broker_c, copy_c) = (broker_c?, copy_c?);
     let combined = broker_c.max(copy_c);
     println!(
@@ -119,18 +136,33 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     cfg.mqtt.client_id = format!("roc42-bench-{run_id}-e2e");
     cfg.mqtt.topics = vec![format!("{root}/application/+/device/+/event/up")];
     cfg.mqtt.session_expiry_s = 600;
-    queue(&cfg, &cfg.mqtt.client_id.clone(), &root, &msgs).await?;
-    drop(msgs);
-    let started = Instant::now();
+    if opts.backlog {
+        queue(&cfg, &cfg.mqtt.client_id.clone(), &root, &msgs).await?;
+    }
+    let rss_before = rss_mib();
+    let mut rss_peak = rss_before;
+    let mut started = Instant::now();
     let ingest = Ingest::start(&cfg, pool.clone()).await?;
+    let load = if opts.backlog {
+        None
+    } else {
+        ingest.subscribed().await;
+        started = Instant::now();
+        let (cfg, msgs) = (cfg.clone(), msgs.clone());
+        Some(tokio::spawn(async move { publish(&cfg, "e2e", &msgs, None).await }))
+    };
+    drop(msgs);
     let mut last = 0;
     while last < n as i64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         last = sqlx::query_scalar("SELECT count(*) FROM uplink").fetch_one(&pool).await?;
+        rss_peak = rss_peak.max(rss_mib());
         anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "pipeline stalled at {last} of {n} uplinks");
     }
     let e2e = started.elapsed();
-    ingest.shutdown().await;
+    if let Some(load) = load {
+        load.await.context("publisher task")??;
+    }
     let stored_readings: i64 = sqlx::query_scalar("SELECT count(*) FROM reading").fetch_one(&pool).await?;
     anyhow::ensure!(last == n as i64, "stored {last} uplinks, expected {n}");
     anyhow::ensure!(
@@ -149,8 +181,139 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         ratio(e2e, broker),
         ratio(e2e, copy)
     );
+    println!("memory: RSS {rss_before:.0} MiB before the pipeline started, {rss_peak:.0} MiB at most under load");
+
+    // 5. Latency at a steady rate, the pipeline still running.
+    if opts.latency_rate > 0.0 {
+        let count = (opts.latency_rate * opts.latency_seconds as f64).round() as usize;
+        let msgs = generate(&mut fleet, &root, count);
+        let (lat, rss) = latency(&cfg, &pool, &msgs, opts.latency_rate, n as i64).await?;
+        println!(
+            "  latency at {:.0}/s  publish -> queryable over {count} uplinks: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms; RSS at most {rss:.0} MiB",
+            opts.latency_rate,
+            lat.0, lat.1, lat.2, lat.3
+        );
+    }
+    ingest.shutdown().await;
     pool.close().await;
     Ok(())
+}
+
+/// The resident memory of this process, in MiB (0 where /proc is not there).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Publishes `msgs` at QoS 1, as fast as the broker takes them or at `per_second`, and
+/// waits until the broker acknowledged them all. Returns when each was handed over.
+async fn publish(cfg: &Config, name: &str, msgs: &[Message], per_second: Option<f64>) -> anyhow::Result<Vec<Instant>> {
+    let id = format!("{}-{name}-pub", cfg.mqtt.client_id);
+    let publisher = Publisher::connect_with(&cfg.mqtt, &id, 4096).await?;
+    let mut sent = Vec::with_capacity(msgs.len());
+    let mut tick = per_second.map(|r| {
+        let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / r));
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        i
+    });
+    for m in msgs {
+        if let Some(t) = tick.as_mut() {
+            t.tick().await;
+        }
+        publisher.publish(m.topic.clone(), m.payload.clone()).await?;
+        sent.push(Instant::now());
+    }
+    publisher.wait_acked(msgs.len() as u64, Duration::from_secs(300)).await?;
+    publisher.close().await;
+    Ok(sent)
+}
+
+/// Publishes `msgs` at `per_second` into the running pipeline, and times each from its
+/// publish to the moment the `uplink` count shows it committed (polled every 5 ms; the
+/// k-th uplink committed is taken as the k-th published: batches commit in order, two at
+/// a time). Returns (p50, p90, p99, max) in ms and the peak RSS in MiB.
+async fn latency(
+    cfg: &Config,
+    pool: &PgPool,
+    msgs: &[Message],
+    per_second: f64,
+    stored_before: i64,
+) -> anyhow::Result<((f64, f64, f64, f64), f64)> {
+    let (cfg2, owned) = (cfg.clone(), msgs.to_vec());
+    let load = tokio::spawn(async move { publish(&cfg2, "latency", &owned, Some(per_second)).await });
+    let mut seen: Vec<Instant> = Vec::with_capacity(msgs.len());
+    let mut rss = 0.0f64;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while seen.len() < msgs.len() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = Instant::now();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM uplink").fetch_one(pool).await?;
+        let committed = usize::try_from(count - stored_before).unwrap_or(0).min(msgs.len());
+        while seen.len() < committed {
+            seen.push(now);
+        }
+        rss = rss.max(rss_mib());
+        anyhow::ensure!(now < deadline, "latency run stalled at {} of {}", seen.len(), msgs.len());
+    }
+    let sent = load.await.context("publisher task")??;
+    let mut ms: Vec<f64> =
+        sent.iter().zip(&seen).map(|(s, c)| c.saturating_duration_since(*s).as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    Ok(((at(0.5), at(0.9), at(0.99), at(1.0)), rss))
+}
+
+/// Broker alone: a consumer that only acknowledges, fed live (published while it
+/// consumes) or from a backlog queued in its session beforehand; the time until it has
+/// the `n`th message, from the first publish (live) or its connection (backlog).
+async fn broker_noop(
+    cfg: &Config,
+    session: &str,
+    root: &str,
+    msgs: &[Message],
+    backlog: bool,
+) -> anyhow::Result<Duration> {
+    let n = msgs.len();
+    if backlog {
+        queue(cfg, session, root, msgs).await?;
+        return drain_noop(cfg, session, root, n).await;
+    }
+    let (client, mut el) = AsyncClient::new(session_options(cfg, session)?, 16);
+    let filter = format!("{root}/application/+/device/+/event/up");
+    loop {
+        match el.poll().await.context("no-op consumer")? {
+            Event::Incoming(Packet::ConnAck(_)) => client.subscribe(filter.clone(), QoS::AtLeastOnce).await?,
+            Event::Incoming(Packet::SubAck(_)) => break,
+            _ => {}
+        }
+    }
+    let consumer = tokio::spawn(async move {
+        let mut received = 0usize;
+        while received < n {
+            if let Event::Incoming(Packet::Publish(_)) = el.poll().await.context("no-op consumer")? {
+                received += 1;
+            }
+        }
+        let done = Instant::now();
+        client.disconnect().await?;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async { while el.poll().await.is_ok() {} }).await;
+        anyhow::Ok(done)
+    });
+    let started = Instant::now();
+    let publisher_cfg =
+        Config { mqtt: crate::config::MqttConfig { client_id: session.to_owned(), ..cfg.mqtt.clone() }, ..cfg.clone() };
+    publish(&publisher_cfg, "noop", msgs, None).await?;
+    let done = tokio::time::timeout(Duration::from_secs(600), consumer)
+        .await
+        .context("broker delivery stalled")?
+        .context("no-op consumer task")??;
+    Ok(done - started)
 }
 
 fn rate(n: usize, d: Duration) -> f64 {
