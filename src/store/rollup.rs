@@ -17,9 +17,12 @@ use utoipa::ToSchema;
 
 /// Marks the (device, hour) of each reading given as changed. Call it in the transaction
 /// that writes the readings.
+///
+/// Marks are appended, duplicates and all: an insert that had to check a unique key would
+/// wait for a refresh holding the same marks to commit (migration
+/// `20261203000003_rollup_pending_append.sql`); the refresh deduplicates what it claims.
 pub async fn mark(conn: &mut PgConnection, device_ids: &[i64], times: &[DateTime<Utc>]) -> Result<(), sqlx::Error> {
-    const Q: &str = "INSERT INTO rollup_pending (device_id, hour)
-        SELECT * FROM UNNEST($1::int8[], $2::timestamptz[]) ON CONFLICT DO NOTHING";
+    const Q: &str = "INSERT INTO rollup_pending (device_id, hour) SELECT * FROM UNNEST($1::int8[], $2::timestamptz[])";
     let hours: BTreeSet<(i64, DateTime<Utc>)> = device_ids
         .iter()
         .zip(times)
@@ -50,9 +53,10 @@ pub struct Refreshed {
     pub devices: Vec<i64>,
 }
 
+// Marks are not unique: claimed by their row (ctid), deduplicated by the caller.
 const CLAIM: &str = "DELETE FROM rollup_pending p USING (
-        SELECT device_id, hour FROM rollup_pending ORDER BY device_id, hour LIMIT $1 FOR UPDATE SKIP LOCKED) c
-    WHERE p.device_id = c.device_id AND p.hour = c.hour
+        SELECT ctid FROM rollup_pending ORDER BY device_id, hour LIMIT $1 FOR UPDATE SKIP LOCKED) c
+    WHERE p.ctid = c.ctid
     RETURNING p.device_id, p.hour";
 
 // Buckets to recompute: `b` (start) and `e` (end) per device, given as arrays $1..$3;
@@ -131,6 +135,7 @@ pub async fn refresh(pool: &PgPool, limit: i64, horizon: Option<DateTime<Utc>>) 
     let mut claimed: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(CLAIM).bind(limit).fetch_all(&mut *tx).await?;
     let mut out = Refreshed { marks: claimed.len() as u64, ..Refreshed::default() };
     claimed.sort_unstable();
+    claimed.dedup();
     let before = claimed.len();
     if let Some(h) = horizon {
         claimed.retain(|(_, hour)| *hour >= h);
