@@ -53,7 +53,10 @@ impl Ingest {
         let reprocessor = Reprocessor::new(pool.clone(), sealer.clone(), cfg.codecs.js_limits());
         let pool_for_upkeep = pool.clone();
         let pipeline = Pipeline::start(&cfg.pipeline, &cfg.codecs, sealer, pool, rx, abort.clone()).await?;
-        let consumer = Consumer::new(&cfg.mqtt)?;
+        // Every message inside the pipeline may have its acknowledgement queued at once.
+        let p = &cfg.pipeline;
+        let holds = 2 * p.channel_capacity + cfg.codecs.max_in_flight + (p.writers + 1) * p.batch_max_uplinks;
+        let consumer = Consumer::new(&cfg.mqtt, holds)?;
         let stop = CancellationToken::new();
         let subscribed = consumer.subscribed();
         let status = consumer.status();

@@ -114,11 +114,14 @@ pub struct Consumer {
     /// Cancelled once the broker has acknowledged every subscription of the first session.
     subscribed: CancellationToken,
     status: IngestStatus,
+    /// Messages held here while the pipeline is full, at most (the receive window).
+    hold_max: usize,
 }
 
 impl Consumer {
-    /// Prepares the session; nothing is sent until [`Consumer::run`].
-    pub fn new(cfg: &MqttConfig) -> anyhow::Result<Self> {
+    /// Prepares the session; nothing is sent until [`Consumer::run`]. `pipeline_holds`:
+    /// how many messages the pipeline behind it can hold, all stages together.
+    pub fn new(cfg: &MqttConfig, pipeline_holds: usize) -> anyhow::Result<Self> {
         let mut o = options(cfg, &cfg.client_id)?;
         o.set_clean_start(false)
             .set_session_expiry_interval(Some(cfg.session_expiry_s))
@@ -126,9 +129,11 @@ impl Consumer {
             .set_receive_maximum(Some(cfg.receive_maximum))
             .set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)))
             .set_max_packet_size(Some(1024 * 1024));
-        // Room for an ack of every in-flight message, twice over (redeliveries after a
-        // reconnect), so committing never waits on this channel.
-        let cap = usize::from(cfg.receive_maximum) * 2 + 64;
+        // Room for an ack of every message the pipeline and this consumer can hold, and of
+        // a receive window more (redeliveries after a reconnect), so committing never
+        // waits on this channel, even while the consumer holds back from reading.
+        let hold_max = usize::from(cfg.receive_maximum);
+        let cap = pipeline_holds + 2 * hold_max + 64;
         let (client, eventloop) = AsyncClient::new(o, cap);
         let session = Arc::new(Session {
             client,
@@ -143,6 +148,7 @@ impl Consumer {
             subscriptions: cfg.subscriptions(),
             subscribed: CancellationToken::new(),
             status: IngestStatus::default(),
+            hold_max,
         })
     }
 
@@ -165,10 +171,30 @@ impl Consumer {
         let mut backoff = Duration::from_millis(200);
         // SubAcks still awaited since the last ConnAck.
         let mut pending_subacks = 0usize;
+        // Messages received that the pipeline has no room for yet. The event loop is
+        // polled all the same: acknowledgements of committed batches only leave through
+        // it, and so do keep-alive pings. Waiting on a full pipeline without polling
+        // stalled the writer's acks behind this loop (a deadlock, seen with `roc42 bench`)
+        // and let the broker drop the connection after 1.5 keep-alives.
+        //
+        // The broker's receive window should bound this queue, but Mosquitto 2.0.11
+        // overruns it once acknowledgements flow (measured: 23,000 unacknowledged with a
+        // window of 8,192; its issue #2301). So reading stops while a whole window waits
+        // here; the acks channel holds an ack for everything the pipeline can hold, so
+        // the pipeline drains meanwhile, and reading resumes.
+        let mut waiting: std::collections::VecDeque<Inbound> = std::collections::VecDeque::new();
         loop {
             let ev = tokio::select! {
+                biased;
                 _ = stop.cancelled() => break,
-                ev = self.eventloop.poll() => ev,
+                permit = tx.reserve(), if !waiting.is_empty() => {
+                    match (permit, waiting.pop_front()) {
+                        (Ok(permit), Some(inbound)) => permit.send(inbound),
+                        _ => break,
+                    }
+                    continue;
+                }
+                ev = self.eventloop.poll(), if waiting.len() < self.hold_max => ev,
             };
             match ev {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
@@ -206,11 +232,15 @@ impl Consumer {
                     let Some(inbound) = self.inbound(p) else {
                         continue;
                     };
-                    // A full channel holds this loop: the broker then stops sending once
-                    // receive_maximum messages are unacknowledged.
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        r = tx.send(inbound) => if r.is_err() { break },
+                    // In arrival order: behind whatever already waits.
+                    if waiting.is_empty() {
+                        match tx.try_send(inbound) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(inbound)) => waiting.push_back(inbound),
+                            Err(mpsc::error::TrySendError::Closed(_)) => break,
+                        }
+                    } else {
+                        waiting.push_back(inbound);
                     }
                 }
                 Ok(Event::Incoming(Packet::Disconnect(d))) => {
