@@ -79,3 +79,27 @@ async fn not_ready_without_the_broker_and_an_api_only_process_is_ready_with_the_
     api_only.shutdown().await;
     db.drop_db().await;
 }
+
+/// A burst far beyond a small pipeline's capacity, published faster than it commits:
+/// every uplink is stored, once. The consumer once waited on the full pipeline without
+/// polling the broker, so the acks of committed batches (which leave through that
+/// connection) could not go out and the pipeline deadlocked; Mosquitto 2.0.11 sends
+/// beyond the receive window once acks flow, which filled the pipeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_pipeline_capacity_neither_deadlocks_nor_loses_anything() {
+    let db = TestDb::new().await;
+    let root = format!("ops-{}", support::unique());
+    let mut cfg = support::config(&db, &root);
+    cfg.mqtt.receive_maximum = 50;
+    cfg.pipeline.channel_capacity = 60;
+    cfg.pipeline.batch_max_uplinks = 50;
+    cfg.pipeline.writers = 1;
+    cfg.codecs.max_in_flight = 16;
+    let mut fleet = simulate::fleet(20, 8);
+    simulate::register(&db.pool, &fleet).await.unwrap();
+    let app = TestApp::start(&cfg, &db).await;
+    let readings = crate::support::serve::publish(&mut fleet, &root, 4000).await;
+    crate::support::serve::assert_exactly_once(&db, 4000, readings).await;
+    app.shutdown().await;
+    db.drop_db().await;
+}

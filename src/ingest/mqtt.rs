@@ -129,11 +129,14 @@ impl Consumer {
             .set_receive_maximum(Some(cfg.receive_maximum))
             .set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)))
             .set_max_packet_size(Some(1024 * 1024));
-        // Room for an ack of every message the pipeline and this consumer can hold, and of
-        // a receive window more (redeliveries after a reconnect), so committing never
-        // waits on this channel, even while the consumer holds back from reading.
+        // Committing must never wait on this channel: the acks it carries leave only when
+        // the consumer polls, and the consumer may be holding back from reading while the
+        // pipeline is full. It holds acks (about 40 bytes each), not messages: at least
+        // one for everything the pipeline and the consumer can hold, and, since rumqttc
+        // serves incoming packets before queued requests while a broker that overruns the
+        // window keeps sending, room for a million more.
         let hold_max = usize::from(cfg.receive_maximum);
-        let cap = pipeline_holds + 2 * hold_max + 64;
+        let cap = (pipeline_holds + 2 * hold_max + 64).max(1 << 20);
         let (client, eventloop) = AsyncClient::new(o, cap);
         let session = Arc::new(Session {
             client,
