@@ -41,18 +41,37 @@ apt_install() {
 
 pg_running() { pg_isready -q -h 127.0.0.1 -p 5432; }
 
+pg_wait() {
+    # $1: seconds. A cluster that is starting, recovering or shutting down
+    # refuses connections for a while; a busy machine can take many seconds.
+    local deadline=$((SECONDS + $1))
+    while [ $SECONDS -lt $deadline ]; do pg_running && return 0; sleep 0.5; done
+    return 1
+}
+
 pg_start() {
     pg_running && return 0
     log "starting PostgreSQL ${PG_MAJOR}"
-    pg_ctlcluster --skip-systemctl-redirect "${PG_MAJOR}" main start
-    for _ in $(seq 1 50); do pg_running && return 0; sleep 0.2; done
-    log "PostgreSQL did not come up"; exit 1
+    # pg_ctlcluster exits 2 when the cluster already runs (it may still be
+    # starting up or recovering): then wait for it rather than fail.
+    local rc=0
+    pg_ctlcluster --skip-systemctl-redirect "${PG_MAJOR}" main start || rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 2 ]; then
+        log "pg_ctlcluster start failed (exit $rc)"; exit 1
+    fi
+    pg_wait 120 && return 0
+    log "PostgreSQL runs but refuses connections after 120 s; restarting it"
+    pg_ctlcluster --skip-systemctl-redirect "${PG_MAJOR}" main restart || true
+    pg_wait 120 && return 0
+    log "PostgreSQL did not come up"; pg_lsclusters >&2 || true
+    tail -n 30 "/var/log/postgresql/postgresql-${PG_MAJOR}-main.log" >&2 || true
+    exit 1
 }
 
 pg_restart() {
     log "restarting PostgreSQL ${PG_MAJOR} (preload changed)"
     pg_ctlcluster --skip-systemctl-redirect "${PG_MAJOR}" main restart
-    for _ in $(seq 1 50); do pg_running && return 0; sleep 0.2; done
+    pg_wait 120 && return 0
     log "PostgreSQL did not come back"; exit 1
 }
 
@@ -108,9 +127,15 @@ ensure_preload() {
     return 0
 }
 
-mosquitto_running() {
-    [ -f /run/mosquitto/mosquitto.pid ] && kill -0 "$(cat /run/mosquitto/mosquitto.pid)" 2>/dev/null
+# The broker's pid: from its pid file, or (started without one) by name.
+mosquitto_pid() {
+    local pid=
+    [ -f /run/mosquitto/mosquitto.pid ] && pid=$(cat /run/mosquitto/mosquitto.pid 2>/dev/null)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; return 0; fi
+    pgrep -x -o mosquitto 2>/dev/null
 }
+
+mosquitto_running() { mosquitto_pid >/dev/null; }
 
 # Mosquitto's default max_queued_messages (1000) silently drops QoS 1
 # messages for a client that lags or is offline: set it to 0 (no cap) and
@@ -137,7 +162,7 @@ ensure_mosquitto() {
     if mosquitto_running && [ $changed -eq 1 ]; then
         log "restarting Mosquitto (configuration changed)"
         local pid
-        pid=$(cat /run/mosquitto/mosquitto.pid)
+        pid=$(mosquitto_pid)
         kill "$pid"
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
