@@ -389,6 +389,10 @@ pub struct AnalyticsConfig {
     /// How often changed readings are rolled up (and threshold alerts evaluated), in
     /// milliseconds. Default 1000.
     pub rollup_interval_ms: u64,
+    /// How often the service hours (a commune's devices under one service added up) that
+    /// refreshes queued are recomputed, in milliseconds. Each is recomputed once however
+    /// many of its devices changed meanwhile. Default 10000.
+    pub service_rollup_interval_ms: u64,
     /// Raw uplinks older than this many days are dropped, by chunk; env
     /// `ROC42_RETAIN_UPLINKS_DAYS`. Default none: kept forever.
     pub retain_uplinks_days: Option<u32>,
@@ -409,6 +413,7 @@ impl Default for AnalyticsConfig {
     fn default() -> Self {
         Self {
             rollup_interval_ms: 1000,
+            service_rollup_interval_ms: 10_000,
             retain_uplinks_days: None,
             retain_readings_days: None,
             retention_interval_s: 3600,
@@ -421,6 +426,10 @@ impl Default for AnalyticsConfig {
 impl AnalyticsConfig {
     pub fn rollup_interval(&self) -> Duration {
         Duration::from_millis(self.rollup_interval_ms.max(10))
+    }
+
+    pub fn service_rollup_interval(&self) -> Duration {
+        Duration::from_millis(self.service_rollup_interval_ms.max(10))
     }
 
     /// Instants before which raw uplinks and readings go, as of `now`.

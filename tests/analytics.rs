@@ -164,6 +164,66 @@ async fn rollups_equal_a_recomputation_after_out_of_order_inserts_and_correction
 }
 
 #[tokio::test]
+async fn days_that_do_not_start_on_a_whole_hour_are_rolled_up_from_the_readings() {
+    // Local days are added up from the hourly rollups when they start on a whole UTC
+    // hour; in a zone half an hour off (India, UTC+5:30) they are recomputed from the
+    // readings, and must still equal a recomputation.
+    let db = TestDb::new().await;
+    domain::upsert_commune(
+        &db.pool,
+        &domain::CommuneInput {
+            insee: "97412".into(),
+            name: "Half-hour town".into(),
+            latitude: 12.97,
+            longitude: 77.59,
+            time_zone: Some("Asia/Kolkata".into()),
+        },
+    )
+    .await
+    .unwrap();
+    import(
+        &db,
+        "a81758fffe0c0011,Compteur K,milesight-ct101,97412,Mairie K,energy-buildings\n\
+         a81758fffe0c0012,Compteur P,milesight-ct101,42218,Mairie P,energy-buildings\n",
+    )
+    .await;
+    let ids = [id_of(&db, "a81758fffe0c0011").await, id_of(&db, "a81758fffe0c0012").await];
+    let start = t("2026-06-01T00:05:00Z");
+    for (n, chunk) in (0..(2 * 96)).collect::<Vec<i64>>().chunks(13).enumerate() {
+        let mut rows = Vec::new();
+        for &i in chunk {
+            let index = if i == 100 { 3.0 } else { 1000.0 + 7.5 * i as f64 };
+            for id in ids {
+                rows.push((id, "energy.active_import", start + Duration::minutes(15 * i), index));
+            }
+        }
+        let a: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let m: Vec<&str> = rows.iter().map(|r| r.1).collect();
+        let tm: Vec<DateTime<Utc>> = rows.iter().map(|r| r.2).collect();
+        let v: Vec<f64> = rows.iter().map(|r| r.3).collect();
+        roc42::store::reading::upsert(&db.pool, &a, &m, &tm, &v).await.unwrap();
+        if n % 2 == 0 {
+            rollup::refresh(&db.pool, 11, None).await.unwrap();
+        }
+    }
+    rollup::refresh_all(&db.pool, None).await.unwrap();
+    let (stored, recomputed) = rollups_vs_recomputation(
+        &db,
+        "rollup_day",
+        "time_bucket('1 day', time, coalesce(c.time_zone, 'Europe/Paris'))",
+    )
+    .await;
+    assert_eq!(stored, recomputed);
+    let kolkata_midnight: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT DISTINCT bucket FROM rollup_day WHERE device_id = $1 ORDER BY 1")
+            .bind(ids[0])
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert!(kolkata_midnight.contains(&t("2026-06-01T18:30:00Z")), "{kolkata_midnight:?}");
+}
+
+#[tokio::test]
 async fn the_pipeline_keeps_rollups_current() {
     // The batch writer marks what it writes: readings that arrive through MQTT end up in
     // the hourly rollups without anyone calling refresh.
@@ -172,6 +232,7 @@ async fn the_pipeline_keeps_rollups_current() {
     let root = format!("it-{}", crate::support::unique());
     let mut cfg = crate::support::config(&db, &root);
     cfg.analytics.rollup_interval_ms = 100;
+    cfg.analytics.service_rollup_interval_ms = 300;
     let mut fleet = roc42::simulate::fleet(4, 7);
     roc42::simulate::register(&db.pool, &fleet).await.unwrap();
     // An alert rule every CO2 reading trips, with a webhook: evaluated and delivered by
@@ -202,6 +263,20 @@ async fn the_pipeline_keeps_rollups_current() {
         let rolled: Option<i64> =
             sqlx::query_scalar("SELECT sum(count)::int8 FROM rollup_hour").fetch_one(&db.pool).await.unwrap();
         (rolled == Some(db.count("SELECT count(*) FROM reading").await) && rolled > Some(0)).then_some(())
+    })
+    .await;
+    // The service hours the refreshes queued, recomputed at their own cadence.
+    crate::support::eventually("service rollups caught up", wait, || async {
+        let services: Option<i64> =
+            sqlx::query_scalar("SELECT sum(count)::int8 FROM rollup_service_hour").fetch_one(&db.pool).await.unwrap();
+        let placed: Option<i64> = sqlx::query_scalar(
+            "SELECT sum(h.count)::int8 FROM rollup_hour h JOIN device d ON d.id = h.device_id
+             WHERE d.commune IS NOT NULL AND d.service_id IS NOT NULL",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        (services == placed && services > Some(0)).then_some(())
     })
     .await;
     crate::support::eventually("an alert opened and its webhook delivered", wait, || {
