@@ -57,6 +57,9 @@ pub mod names {
     pub const BATCH_SECONDS: &str = "roc42_batch_write_seconds";
     /// Batch write attempts that failed, by `kind` (transient or permanent).
     pub const BATCH_ERRORS: &str = "roc42_batch_errors_total";
+    /// Batches written again skipping duplicates after their plain insert met one (a
+    /// redelivery).
+    pub const BATCH_DUPLICATES: &str = "roc42_batch_duplicates_total";
     /// 1 while the MQTT consumer is connected and subscribed, else 0.
     pub const INGEST_CONNECTED: &str = "roc42_ingest_connected";
     /// MQTT messages received and not yet acknowledged (bounded by `mqtt.receive_maximum`).

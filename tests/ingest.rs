@@ -82,6 +82,57 @@ async fn uplinks_from_the_broker_appear_as_readings_through_the_api() {
 }
 
 #[tokio::test]
+async fn redelivered_uplinks_are_stored_once_and_the_batches_after_them_too() {
+    // Batches insert plainly and fall back to skipping duplicates when a redelivery makes
+    // the plain insert fail: duplicates inside a batch, across batches, and fresh uplinks
+    // after them are all stored exactly once.
+    let db = TestDb::new().await;
+    let root = format!("it-{}", support::unique());
+    let cfg = support::config(&db, &root);
+    let mut fleet = simulate::fleet(4, 5);
+    simulate::register(&db.pool, &fleet).await.unwrap();
+    let app = TestApp::start(&cfg, &db).await;
+    let publisher = support::publisher().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let t = Utc::now().duration_trunc(TimeDelta::milliseconds(1)).unwrap() - TimeDelta::minutes(30);
+    let mut first = Vec::new();
+    for d in fleet.iter_mut() {
+        let ev = support::publish_uplink(&publisher, &root, d, t, &mut rng).await;
+        // The same message again at once: most likely in the same batch.
+        publisher.publish(d.topic(&support::prefix(&root)), ev.clone()).await.unwrap();
+        first.push((d.topic(&support::prefix(&root)), d.model, ev));
+    }
+    let readings_of = |evs: &[(String, &str, Vec<u8>)]| -> i64 {
+        evs.iter().map(|(_, model, ev)| support::expected_readings(ev, model).len() as i64).sum()
+    };
+    let want = readings_of(&first);
+    support::eventually("the first uplinks stored", WAIT, || async {
+        (db.count("SELECT count(*) FROM reading").await == want).then_some(())
+    })
+    .await;
+    // Redelivered later, in batches of their own, then fresh uplinks.
+    for (topic, _, ev) in &first {
+        publisher.publish(topic.clone(), ev.clone()).await.unwrap();
+    }
+    let mut fresh = Vec::new();
+    for d in fleet.iter_mut() {
+        let ev = support::publish_uplink(&publisher, &root, d, t + TimeDelta::minutes(15), &mut rng).await;
+        fresh.push((d.topic(&support::prefix(&root)), d.model, ev));
+    }
+    let want = want + readings_of(&fresh);
+    support::eventually("the fresh uplinks stored", WAIT, || async {
+        (db.count("SELECT count(*) FROM reading").await == want).then_some(())
+    })
+    .await;
+    app.shutdown().await;
+    assert_eq!(db.count("SELECT count(*) FROM uplink").await, 2 * fleet.len() as i64);
+    assert_eq!(db.count("SELECT count(*) FROM reading").await, want);
+    assert_eq!(db.count("SELECT count(*) FROM ingest_rejected").await, 0);
+    publisher.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
 async fn malformed_and_unknown_messages_are_kept_acked_and_do_not_stop_the_consumer() {
     let db = TestDb::new().await;
     let root = format!("it-{}", support::unique());

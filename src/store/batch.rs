@@ -26,18 +26,50 @@ pub struct BatchStats {
     pub rejected: u64,
 }
 
-const INSERT_UPLINKS: &str = "
+// Plain inserts first, `ON CONFLICT DO NOTHING` only when one is refused as a duplicate
+// (see [`write`]).
+macro_rules! insert_uplinks {
+    () => {
+        "
 INSERT INTO uplink (time, received_at, dedup_key, lns, device_id, dev_eui, dev_addr, f_cnt, f_port,
                     payload, rx, tx, lns_object, outcome, error, readings, encrypted)
 SELECT * FROM UNNEST($1::timestamptz[], $2::timestamptz[], $3::text[], $4::text[], $5::int8[],
                      $6::text[], $7::text[], $8::int8[], $9::int2[], $10::bytea[], $11::jsonb[],
-                     $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int2[], $17::bool[])
-ON CONFLICT DO NOTHING";
-
-const INSERT_READINGS: &str = "
+                     $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int2[], $17::bool[])"
+    };
+}
+macro_rules! insert_readings {
+    () => {
+        "
 INSERT INTO reading (time, device_id, metric, value)
-SELECT * FROM UNNEST($1::timestamptz[], $2::int8[], $3::text[], $4::float8[])
-ON CONFLICT DO NOTHING";
+SELECT * FROM UNNEST($1::timestamptz[], $2::int8[], $3::text[], $4::float8[])"
+    };
+}
+
+/// How a batch inserts uplinks and readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inserts {
+    /// Plain `INSERT`: refused whole by a duplicate (a redelivery).
+    Plain,
+    /// `INSERT ... ON CONFLICT DO NOTHING`: duplicates skipped.
+    SkipDuplicates,
+}
+
+impl Inserts {
+    fn uplinks(self) -> &'static str {
+        match self {
+            Inserts::Plain => insert_uplinks!(),
+            Inserts::SkipDuplicates => concat!(insert_uplinks!(), " ON CONFLICT DO NOTHING"),
+        }
+    }
+
+    fn readings(self) -> &'static str {
+        match self {
+            Inserts::Plain => insert_readings!(),
+            Inserts::SkipDuplicates => concat!(insert_readings!(), " ON CONFLICT DO NOTHING"),
+        }
+    }
+}
 
 // Ids sorted, so concurrent writers lock device rows in the same order (no deadlock).
 const UPDATE_LAST_SEEN: &str = "
@@ -118,7 +150,27 @@ impl ReadingCols {
 }
 
 /// Writes `records` in one transaction.
+///
+/// Uplinks and readings are first inserted plainly: `ON CONFLICT DO NOTHING` costs each
+/// row a speculative insertion, a third of the readings' insert time on a hypertable
+/// (20,000 readings: 58-94 ms plain, 102-109 ms with it, measured in psql). Duplicates
+/// only come with redeliveries (a restart, a lost acknowledgement); when one refuses the
+/// transaction, the batch is written again skipping them, so the outcome is the same.
 pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx::Error> {
+    match write_with(pool, records, Inserts::Plain).await {
+        Err(e) if is_unique_violation(&e) => {
+            metrics::counter!(crate::telemetry::names::BATCH_DUPLICATES).increment(1);
+            write_with(pool, records, Inserts::SkipDuplicates).await
+        }
+        other => other,
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}
+
+async fn write_with(pool: &PgPool, records: &[Record], inserts: Inserts) -> Result<BatchStats, sqlx::Error> {
     let mut up = UplinkCols::default();
     let mut rd = ReadingCols::default();
     let mut ev = EventCols::default();
@@ -190,7 +242,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
     let mut stats = BatchStats::default();
     let mut tx = pool.begin().await?;
     if !up.time.is_empty() {
-        stats.uplinks = sqlx::query(INSERT_UPLINKS)
+        stats.uplinks = sqlx::query(inserts.uplinks())
             .bind(&up.time)
             .bind(&up.received_at)
             .bind(&up.dedup_key)
@@ -230,7 +282,7 @@ pub async fn write(pool: &PgPool, records: &[Record]) -> Result<BatchStats, sqlx
             .rows_affected();
     }
     if !rd.time.is_empty() {
-        stats.readings = sqlx::query(INSERT_READINGS)
+        stats.readings = sqlx::query(inserts.readings())
             .bind(&rd.time)
             .bind(&rd.device_id)
             .bind(&rd.metric)
