@@ -11,7 +11,7 @@ use roc42::store::rollup;
 use roc42::store::token::Role;
 use serde_json::{json, Value};
 
-use crate::support::{insert_readings, request, router_as, TestDb};
+use crate::support::{insert_readings, request, router_as, upsert_readings, TestDb};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -98,11 +98,7 @@ async fn rollups_equal_a_recomputation_after_out_of_order_inserts_and_correction
     }
     for (n, chunk) in order.chunks(97).enumerate() {
         let batch: Vec<_> = chunk.iter().map(|&i| rows[i]).collect();
-        let a: Vec<i64> = batch.iter().map(|r| r.0).collect();
-        let m: Vec<&str> = batch.iter().map(|r| r.1).collect();
-        let tm: Vec<DateTime<Utc>> = batch.iter().map(|r| r.2).collect();
-        let v: Vec<f64> = batch.iter().map(|r| r.3).collect();
-        roc42::store::reading::upsert(&db.pool, &a, &m, &tm, &v).await.unwrap();
+        upsert_readings(&db.pool, &batch).await;
         if n % 3 == 0 {
             rollup::refresh(&db.pool, 7, None).await.unwrap();
         }
@@ -197,11 +193,7 @@ async fn days_that_do_not_start_on_a_whole_hour_are_rolled_up_from_the_readings(
                 rows.push((id, "energy.active_import", start + Duration::minutes(15 * i), index));
             }
         }
-        let a: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let m: Vec<&str> = rows.iter().map(|r| r.1).collect();
-        let tm: Vec<DateTime<Utc>> = rows.iter().map(|r| r.2).collect();
-        let v: Vec<f64> = rows.iter().map(|r| r.3).collect();
-        roc42::store::reading::upsert(&db.pool, &a, &m, &tm, &v).await.unwrap();
+        upsert_readings(&db.pool, &rows).await;
         if n % 2 == 0 {
             rollup::refresh(&db.pool, 11, None).await.unwrap();
         }

@@ -254,10 +254,16 @@ pub async fn router_as(db: &TestDb, role: roc42::store::token::Role, commune: Op
 
 /// Inserts (or corrects) readings `(device_id, metric, time, value)` and refreshes the rollups.
 pub async fn insert_readings(pool: &PgPool, rows: &[(i64, &str, chrono::DateTime<chrono::Utc>, f64)]) {
+    upsert_readings(pool, rows).await;
+    roc42::store::rollup::refresh_all(pool, None).await.expect("refresh rollups");
+}
+
+/// Writes (device, metric, time, value) rows as a reprocessing would, marking their
+/// hours, without refreshing the rollups.
+pub async fn upsert_readings(pool: &PgPool, rows: &[(i64, &str, chrono::DateTime<chrono::Utc>, f64)]) {
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let metrics: Vec<&str> = rows.iter().map(|r| r.1).collect();
     let times: Vec<chrono::DateTime<chrono::Utc>> = rows.iter().map(|r| r.2).collect();
     let values: Vec<f64> = rows.iter().map(|r| r.3).collect();
     roc42::store::reading::upsert(pool, &ids, &metrics, &times, &values).await.expect("insert readings");
-    roc42::store::rollup::refresh_all(pool, None).await.expect("refresh rollups");
 }
