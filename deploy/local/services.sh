@@ -11,6 +11,7 @@ set -euo pipefail
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config
 PG_CONF=/etc/postgresql/${PG_MAJOR}/main/postgresql.conf
+PG_TUNING=/etc/postgresql/${PG_MAJOR}/main/conf.d/95-roc42.conf
 MOSQ_CONF=/etc/mosquitto/mosquitto.conf
 MOSQ_DROPIN=/etc/mosquitto/conf.d/roc42.conf
 BUILD_DIR=${ROC42_BUILD_DIR:-/var/cache/roc42-build}
@@ -69,7 +70,7 @@ pg_start() {
 }
 
 pg_restart() {
-    log "restarting PostgreSQL ${PG_MAJOR} (preload changed)"
+    log "restarting PostgreSQL ${PG_MAJOR} (its configuration changed)"
     pg_ctlcluster --skip-systemctl-redirect "${PG_MAJOR}" main restart
     pg_wait 120 && return 0
     log "PostgreSQL did not come back"; exit 1
@@ -177,6 +178,29 @@ ensure_mosquitto() {
     log "Mosquitto is not listening on 127.0.0.1:1883"; exit 1
 }
 
+# Memory and checkpoints for a write-heavy time-series load, as timescaledb-tune would
+# set them on a server (the compose stack's TimescaleDB image runs it): PostgreSQL's
+# defaults (128 MB of buffers, a checkpoint every 1 GB of WAL) are sized for a small
+# machine, and a day of a large network's readings and their indexes does not fit in
+# 128 MB. Never more than a quarter of the machine's memory.
+ensure_tuning() {
+    local mem_mb buffers_mb want
+    mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
+    buffers_mb=$((mem_mb / 4))
+    if [ "$buffers_mb" -gt 1024 ]; then buffers_mb=1024; fi
+    if [ "$buffers_mb" -lt 128 ]; then buffers_mb=128; fi
+    want=$(printf '%s\n' "# written by roc42 deploy/local/services.sh" \
+        "shared_buffers = ${buffers_mb}MB" "max_wal_size = 4GB" "checkpoint_timeout = 15min" \
+        "checkpoint_completion_target = 0.9")
+    if printf '%s\n' "$want" | cmp -s - "$PG_TUNING"; then
+        return 1
+    fi
+    log "tuning PostgreSQL for a write-heavy load in $PG_TUNING"
+    mkdir -p "$(dirname "$PG_TUNING")"
+    printf '%s\n' "$want" >"$PG_TUNING"
+    return 0
+}
+
 main() {
     need_root
     apt_install postgresql-${PG_MAJOR} postgresql-client-${PG_MAJOR}
@@ -186,7 +210,10 @@ main() {
     apt_install chromium chromium-driver
     timescaledb_installed || build_timescaledb
     pg_start
-    if ensure_preload; then pg_restart; fi
+    local restart=0
+    if ensure_preload; then restart=1; fi
+    if ensure_tuning; then restart=1; fi
+    if [ $restart -eq 1 ]; then pg_restart; fi
     ensure_mosquitto
     log "ready: PostgreSQL ${PG_MAJOR} + TimescaleDB on 127.0.0.1:5432, Mosquitto on 127.0.0.1:1883"
 }
