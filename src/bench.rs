@@ -303,15 +303,7 @@ async fn broker_noop(
         queue(cfg, session, root, msgs).await?;
         return drain_noop(cfg, session, root, n).await;
     }
-    let (client, mut el) = AsyncClient::new(session_options(cfg, session)?, 16);
-    let filter = format!("{root}/application/+/device/+/event/up");
-    loop {
-        match el.poll().await.context("no-op consumer")? {
-            Event::Incoming(Packet::ConnAck(_)) => client.subscribe(filter.clone(), QoS::AtLeastOnce).await?,
-            Event::Incoming(Packet::SubAck(_)) => break,
-            _ => {}
-        }
-    }
+    let (client, mut el) = subscribed(cfg, session, root).await.context("no-op consumer")?;
     let consumer = tokio::spawn(async move {
         let mut received = 0usize;
         while received < n {
@@ -390,18 +382,28 @@ fn session_options(cfg: &Config, client_id: &str) -> anyhow::Result<MqttOptions>
     Ok(o)
 }
 
-/// Creates the persistent session `client_id` subscribed under `root`, then publishes
-/// `msgs` while it is offline, so they wait in the broker.
-async fn queue(cfg: &Config, client_id: &str, root: &str, msgs: &[Message]) -> anyhow::Result<()> {
+/// Connects the persistent session `client_id` and subscribes it to the uplinks under
+/// `root`, returning once the broker confirmed the subscription.
+async fn subscribed(
+    cfg: &Config,
+    client_id: &str,
+    root: &str,
+) -> anyhow::Result<(AsyncClient, rumqttc::v5::EventLoop)> {
     let (client, mut el) = AsyncClient::new(session_options(cfg, client_id)?, 16);
     let filter = format!("{root}/application/+/device/+/event/up");
     loop {
-        match el.poll().await.context("bench session")? {
+        match el.poll().await? {
             Event::Incoming(Packet::ConnAck(_)) => client.subscribe(filter.clone(), QoS::AtLeastOnce).await?,
-            Event::Incoming(Packet::SubAck(_)) => break,
+            Event::Incoming(Packet::SubAck(_)) => return Ok((client, el)),
             _ => {}
         }
     }
+}
+
+/// Creates the persistent session `client_id` subscribed under `root`, then publishes
+/// `msgs` while it is offline, so they wait in the broker.
+async fn queue(cfg: &Config, client_id: &str, root: &str, msgs: &[Message]) -> anyhow::Result<()> {
+    let (client, mut el) = subscribed(cfg, client_id, root).await.context("bench session")?;
     client.disconnect().await?;
     while let Ok(ev) = el.poll().await {
         if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {

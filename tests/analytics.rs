@@ -48,6 +48,15 @@ async fn rollups_vs_recomputation(db: &TestDb, table: &str, bucket: &str) -> (Ve
     (a, b)
 }
 
+/// The daily rollups equal a recomputation from the raw readings in each device's
+/// commune's zone.
+async fn assert_days_equal_a_recomputation(db: &TestDb) {
+    let (stored, recomputed) =
+        rollups_vs_recomputation(db, "rollup_day", "time_bucket('1 day', time, coalesce(c.time_zone, 'Europe/Paris'))")
+            .await;
+    assert_eq!(stored, recomputed);
+}
+
 #[tokio::test]
 async fn rollups_equal_a_recomputation_after_out_of_order_inserts_and_corrections() {
     let db = TestDb::new().await;
@@ -118,13 +127,7 @@ async fn rollups_equal_a_recomputation_after_out_of_order_inserts_and_correction
     let (stored, recomputed) = rollups_vs_recomputation(&db, "rollup_hour", "time_bucket('1 hour', time)").await;
     assert_eq!(stored.len(), 3 * 72, "72 hours of 3 devices");
     assert_eq!(stored, recomputed);
-    let (stored, recomputed) = rollups_vs_recomputation(
-        &db,
-        "rollup_day",
-        "time_bucket('1 day', time, coalesce(c.time_zone, 'Europe/Paris'))",
-    )
-    .await;
-    assert_eq!(stored, recomputed);
+    assert_days_equal_a_recomputation(&db).await;
     // The spring-change day in Paris has 23 hours of readings (138 of them), Réunion's 24.
     let counts: Vec<(i64, DateTime<Utc>, i32)> = sqlx::query_as(
         "SELECT device_id, bucket, count FROM rollup_day WHERE metric = 'air.co2' AND bucket >= '2026-03-28T20:00:00Z'
@@ -199,13 +202,7 @@ async fn days_that_do_not_start_on_a_whole_hour_are_rolled_up_from_the_readings(
         }
     }
     rollup::refresh_all(&db.pool, None).await.unwrap();
-    let (stored, recomputed) = rollups_vs_recomputation(
-        &db,
-        "rollup_day",
-        "time_bucket('1 day', time, coalesce(c.time_zone, 'Europe/Paris'))",
-    )
-    .await;
-    assert_eq!(stored, recomputed);
+    assert_days_equal_a_recomputation(&db).await;
     let kolkata_midnight: Vec<DateTime<Utc>> =
         sqlx::query_scalar("SELECT DISTINCT bucket FROM rollup_day WHERE device_id = $1 ORDER BY 1")
             .bind(ids[0])
@@ -283,13 +280,7 @@ async fn the_pipeline_keeps_rollups_current() {
     app.shutdown().await;
     let (stored, recomputed) = rollups_vs_recomputation(&db, "rollup_hour", "time_bucket('1 hour', time)").await;
     assert_eq!(stored, recomputed);
-    let (stored, recomputed) = rollups_vs_recomputation(
-        &db,
-        "rollup_day",
-        "time_bucket('1 day', time, coalesce(c.time_zone, 'Europe/Paris'))",
-    )
-    .await;
-    assert_eq!(stored, recomputed);
+    assert_days_equal_a_recomputation(&db).await;
 }
 
 #[tokio::test]
