@@ -71,18 +71,22 @@ const LOCK_DEVICES: &str = "SELECT count(pg_advisory_xact_lock(4242, (id % 21474
 // $4 and $5 bound them all, so TimescaleDB excludes the other chunks once, at executor
 // startup, rather than each lateral scan visiting every chunk of the device (35,000
 // index entries a year of 15-minute data). The lateral scan uses the unique index
-// (device_id, metric, time) by its device prefix within the chunks left.
+// (device_id, metric, time) by its device prefix within the chunks left, and comes out
+// in (metric, time) order: each bucket is added up inside it, with no sort. Grouping
+// after the join instead sorted every reading of the claim at once (29,000 hours of
+// 500,000 readings: 3.7 s, spilling to disk, against 3.0 s; psql, `roc42_bench`).
 fn recompute(table: &str) -> String {
     format!(
         "INSERT INTO {table} (device_id, metric, bucket, count, sum, min, max, first, last, last_time, increase)
-        SELECT k.device_id, metric, k.b, count(*), sum(value), min(value), max(value),
-               first(value, time), last(value, time), max(time), {INCREASE}
+        SELECT k.device_id, r.*
         FROM UNNEST($1::int8[], $2::timestamptz[], $3::timestamptz[]) AS k(device_id, b, e)
         CROSS JOIN LATERAL (
-            SELECT metric, time, value, lag(value) OVER (PARTITION BY metric ORDER BY time) AS prev
-            FROM reading WHERE device_id = k.device_id AND time >= k.b AND time < k.e
-                AND time >= $4::timestamptz AND time < $5::timestamptz) r
-        GROUP BY k.device_id, metric, k.b
+            SELECT metric, k.b, count(*), sum(value), min(value), max(value),
+                   first(value, time), last(value, time), max(time), {INCREASE}
+            FROM (SELECT metric, time, value, lag(value) OVER (PARTITION BY metric ORDER BY time) AS prev
+                  FROM reading WHERE device_id = k.device_id AND time >= k.b AND time < k.e
+                      AND time >= $4::timestamptz AND time < $5::timestamptz) w
+            GROUP BY metric) r
         {UPSERT}"
     )
 }
@@ -100,16 +104,17 @@ const UPSERT: &str = "ON CONFLICT (device_id, metric, bucket) DO UPDATE SET
 fn days_from_hours() -> String {
     format!(
         "INSERT INTO rollup_day (device_id, metric, bucket, count, sum, min, max, first, last, last_time, increase)
-        SELECT k.device_id, metric, k.b, sum(count), sum(sum), min(min), max(max),
-               first(first, bucket), last(last, bucket), max(last_time),
-               sum(increase) + coalesce(sum(CASE WHEN prev IS NULL THEN 0 WHEN first >= prev THEN first - prev ELSE first END), 0)
+        SELECT k.device_id, d.*
         FROM UNNEST($1::int8[], $2::timestamptz[], $3::timestamptz[]) AS k(device_id, b, e)
         CROSS JOIN LATERAL (
-            SELECT metric, bucket, count, sum, min, max, first, last, last_time, increase,
-                   lag(last) OVER (PARTITION BY metric ORDER BY bucket) AS prev
-            FROM rollup_hour WHERE device_id = k.device_id AND bucket >= k.b AND bucket < k.e
-                AND bucket >= $4::timestamptz AND bucket < $5::timestamptz) h
-        GROUP BY k.device_id, metric, k.b
+            SELECT metric, k.b, sum(count), sum(sum), min(min), max(max),
+                   first(first, bucket), last(last, bucket), max(last_time),
+                   sum(increase) + coalesce(sum(CASE WHEN prev IS NULL THEN 0 WHEN first >= prev THEN first - prev ELSE first END), 0)
+            FROM (SELECT metric, bucket, count, sum, min, max, first, last, last_time, increase,
+                         lag(last) OVER (PARTITION BY metric ORDER BY bucket) AS prev
+                  FROM rollup_hour WHERE device_id = k.device_id AND bucket >= k.b AND bucket < k.e
+                      AND bucket >= $4::timestamptz AND bucket < $5::timestamptz) h
+            GROUP BY metric) d
         {UPSERT}"
     )
 }
