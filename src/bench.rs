@@ -139,6 +139,7 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     if opts.backlog {
         queue(&cfg, &cfg.mqtt.client_id.clone(), &root, &msgs).await?;
     }
+    let statements = StatementStats::reset(&pool).await;
     let rss_before = rss_mib();
     let mut rss_peak = rss_before;
     let mut started = Instant::now();
@@ -193,6 +194,10 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
         cfg.mqtt.receive_maximum
     );
 
+    if let Some(stats) = statements {
+        stats.print(&pool, &opts.database).await?;
+    }
+
     // 5. Latency at a steady rate, the pipeline still running.
     if opts.latency_rate > 0.0 {
         let count = (opts.latency_rate * opts.latency_seconds as f64).round() as usize;
@@ -207,6 +212,34 @@ pub async fn run(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<()> {
     ingest.shutdown().await;
     pool.close().await;
     Ok(())
+}
+
+/// Where the database's time went during the end-to-end run, statement by statement, when
+/// the server loads `pg_stat_statements` (`shared_preload_libraries`; see README,
+/// Performance). The run's rollup refreshes are included: they share the machine.
+struct StatementStats;
+
+impl StatementStats {
+    /// Clears the statement statistics (the whole server's: this is a bench machine);
+    /// `None` where the extension is not loaded.
+    async fn reset(pool: &PgPool) -> Option<StatementStats> {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(pool).await.ok()?;
+        sqlx::query("SELECT pg_stat_statements_reset()").execute(pool).await.ok()?;
+        Some(StatementStats)
+    }
+
+    async fn print(self, pool: &PgPool, database: &str) -> anyhow::Result<()> {
+        const TOP: &str =
+            "SELECT s.calls, s.total_exec_time, s.rows, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 60)
+            FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+            WHERE d.datname = $1 ORDER BY s.total_exec_time DESC LIMIT 8";
+        let top: Vec<(i64, f64, i64, String)> = sqlx::query_as(TOP).bind(database).fetch_all(pool).await?;
+        println!("database time by statement (pg_stat_statements, end to end and its rollup refreshes):");
+        for (calls, ms, rows, query) in top {
+            println!("  {ms:>8.0} ms  {calls:>5} calls  {rows:>8} rows  {}", query.trim());
+        }
+        Ok(())
+    }
 }
 
 /// Uplinks the pipeline of this process has committed so far (its Prometheus counter).
